@@ -1,0 +1,325 @@
+"""Small seeded problems with a loss and a hand-written gradient.
+
+Every problem has ``x0`` (float64 start), ``loss(x)`` and ``grad(x, t=0)``.  Stochastic
+problems draw their noise or minibatch from ``t`` (the update number) and their seed, so
+the same gradient sequence can be replayed for the NumPy optimizer and its torch twin.
+All data are synthetic, generated with a fixed seed: nothing is downloaded.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "Problem", "Quadratic", "IllConditionedQuadratic", "Rosenbrock", "NoisyQuadratic", "Saddle",
+    "BinaryData", "make_binary_data", "LogisticRegression", "MLPClassifier", "PROBLEMS", "make_problem",
+]
+
+
+class Problem:
+    """Base class.  ``dim == 2`` problems can be drawn as contour plots (see ``grid_loss``)."""
+
+    name = "problem"
+    x0: np.ndarray
+    stochastic = False
+
+    @property
+    def dim(self) -> int:
+        return self.x0.size
+
+    def loss(self, x) -> float:
+        raise NotImplementedError
+
+    def grad(self, x, t: int = 0) -> np.ndarray:
+        raise NotImplementedError
+
+    def grid_loss(self, X, Y) -> np.ndarray:
+        """The loss on a mesh grid (2-D problems only), vectorised for contour plots."""
+        raise NotImplementedError(f"{self.name} is not a 2-D problem")
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r})"
+
+
+class Quadratic(Problem):
+    r"""f(x) = 1/2 (x - x_star)^T A (x - x_star); grad = A (x - x_star).
+
+    Gradient descent with a constant LR is stable iff lr < 2 / L, L = the largest
+    eigenvalue of A.
+    """
+
+    def __init__(self, A, x0, x_star=None, name="quadratic"):
+        self.A = np.asarray(A, dtype=np.float64)
+        self.x0 = np.asarray(x0, dtype=np.float64)
+        self.x_star = np.zeros_like(self.x0) if x_star is None else np.asarray(x_star, dtype=np.float64)
+        if self.A.shape != (self.x0.size, self.x0.size):
+            raise ValueError(f"A has shape {self.A.shape}, expected {(self.x0.size, self.x0.size)}")
+        self.name = name
+        eig = np.linalg.eigvalsh((self.A + self.A.T) / 2)
+        self.L, self.mu = float(eig.max()), float(eig.min())
+
+    def loss(self, x):
+        d = np.asarray(x) - self.x_star.astype(np.asarray(x).dtype)
+        return float(0.5 * d @ (self.A @ d))
+
+    def grad(self, x, t=0):
+        x = np.asarray(x)
+        return (self.A.astype(x.dtype) @ (x - self.x_star.astype(x.dtype))).astype(x.dtype)
+
+    def grid_loss(self, X, Y):
+        dX, dY = X - self.x_star[0], Y - self.x_star[1]
+        A = self.A
+        return 0.5 * (A[0, 0] * dX**2 + (A[0, 1] + A[1, 0]) * dX * dY + A[1, 1] * dY**2)
+
+
+class IllConditionedQuadratic(Quadratic):
+    """A 2-D quadratic valley with curvatures 1 and ``condition``, rotated by ``angle``."""
+
+    def __init__(self, condition=25.0, angle=math.pi / 6, x0=(-4.0, 2.5)):
+        c, s = math.cos(angle), math.sin(angle)
+        R = np.array([[c, -s], [s, c]])
+        super().__init__(R @ np.diag([1.0, float(condition)]) @ R.T, x0, name="ill-conditioned quadratic")
+        self.condition = float(condition)
+
+
+class NoisyQuadratic(Quadratic):
+    """The ill-conditioned quadratic with Gaussian gradient noise: grad + noise * N(0, I).
+
+    The noise of update t comes from a generator seeded with (seed, t), so it is the same
+    for every optimizer and for the torch twin.
+    """
+
+    stochastic = True
+
+    def __init__(self, noise=1.0, condition=10.0, angle=math.pi / 6, x0=(-4.0, 2.5), seed=0):
+        base = IllConditionedQuadratic(condition, angle, x0)
+        super().__init__(base.A, base.x0, name="noisy quadratic")
+        self.noise, self.seed, self.condition = float(noise), int(seed), float(condition)
+
+    def grad(self, x, t=0):
+        g = super().grad(x)
+        xi = np.random.default_rng((self.seed, int(t))).standard_normal(g.shape)
+        return (g + self.noise * xi).astype(g.dtype)
+
+
+class Rosenbrock(Problem):
+    r"""f(x, y) = (a - x)^2 + b (y - x^2)^2, minimum at (a, a^2): a curved, narrow valley."""
+
+    def __init__(self, a=1.0, b=100.0, x0=(-1.2, 1.0)):
+        self.a, self.b = float(a), float(b)
+        self.x0 = np.asarray(x0, dtype=np.float64)
+        self.x_star = np.array([self.a, self.a**2])
+        self.name = "Rosenbrock"
+
+    def loss(self, x):
+        x, y = np.asarray(x, dtype=np.float64)
+        return float((self.a - x) ** 2 + self.b * (y - x * x) ** 2)
+
+    def grad(self, x, t=0):
+        x = np.asarray(x)
+        u, w = x[0], x[1]
+        r = w - u * u
+        return np.array([-2 * (self.a - u) - 4 * self.b * u * r, 2 * self.b * r], dtype=x.dtype)
+
+    def grid_loss(self, X, Y):
+        return (self.a - X) ** 2 + self.b * (Y - X**2) ** 2
+
+
+class Saddle(Problem):
+    r"""f(x, y) = x^2 / 2 - y^2 / 2 + y^4 / 4: a saddle at the origin, minima at (0, +-1).
+
+    Started near the saddle's stable axis, plain GD lingers; momentum and adaptive
+    methods escape at different speeds.
+    """
+
+    def __init__(self, x0=(2.0, 1e-3)):
+        self.x0 = np.asarray(x0, dtype=np.float64)
+        self.x_star = np.array([0.0, 1.0])
+        self.name = "saddle"
+
+    def loss(self, x):
+        u, w = np.asarray(x, dtype=np.float64)
+        return float(0.5 * u * u - 0.5 * w * w + 0.25 * w**4)
+
+    def grad(self, x, t=0):
+        x = np.asarray(x)
+        return np.array([x[0], -x[1] + x[1] ** 3], dtype=x.dtype)
+
+    def grid_loss(self, X, Y):
+        return 0.5 * X**2 - 0.5 * Y**2 + 0.25 * Y**4
+
+
+# --------------------------------------------------------------------------- classification
+class BinaryData:
+    """A train/validation split of a synthetic binary-classification data set."""
+
+    def __init__(self, X_train, y_train, X_val, y_val, w_true):
+        self.X_train, self.y_train, self.X_val, self.y_val, self.w_true = X_train, y_train, X_val, y_val, w_true
+
+    def __repr__(self):
+        return (f"BinaryData(train={self.X_train.shape}, val={self.X_val.shape}, "
+                f"positives={self.y_train.mean():.2f})")
+
+
+def make_binary_data(n=600, d=10, seed=0, val_fraction=0.25, sparsity=0.0, label_noise=0.05, nonlinear=False):
+    """Synthetic binary classification with a fixed seed.
+
+    Features are Gaussian; with ``sparsity`` s > 0 each feature is zero with probability s,
+    and feature j is present with a frequency that falls off as 1/(j+1) (rare features:
+    the setting where Adagrad's per-coordinate LR is said to help).  Labels come from a
+    teacher ``w_true`` (a quadratic teacher when ``nonlinear``), with ``label_noise`` flips.
+    """
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    if sparsity > 0:
+        keep_prob = (1.0 - sparsity) * np.minimum(1.0, 3.0 / (np.arange(d) + 1.0))
+        X = X * (rng.random((n, d)) < keep_prob)
+    w_true = rng.standard_normal(d)
+    score = X @ w_true
+    if nonlinear:
+        score = score + 0.8 * (X[:, 0] ** 2 - X[:, 1] ** 2) - 0.3
+    y = (score > 0).astype(np.float64)
+    flip = rng.random(n) < label_noise
+    y[flip] = 1.0 - y[flip]
+    n_val = int(round(n * val_fraction))
+    return BinaryData(X[n_val:], y[n_val:], X[:n_val], y[:n_val], w_true)
+
+
+def _bce_with_logits(z, y):
+    # log(1 + e^z) - y z, computed without overflow
+    return np.mean(np.logaddexp(0.0, z) - y * z)
+
+
+def _sigmoid(z):
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+class LogisticRegression(Problem):
+    r"""Binary logistic regression, x = [w, b]; loss = mean BCE + l2/2 |w|^2.
+
+    grad = X^T (sigmoid(Xw + b) - y) / n (+ l2 w), and the mean residual for b.
+    With ``batch_size``, update t uses a minibatch drawn with seed (seed, t).
+    """
+
+    def __init__(self, data: BinaryData | None = None, l2=0.0, batch_size=None, seed=0):
+        self.data = make_binary_data(seed=seed) if data is None else data
+        self.l2, self.batch_size, self.seed = float(l2), batch_size, int(seed)
+        self.stochastic = batch_size is not None
+        self.x0 = np.zeros(self.data.X_train.shape[1] + 1)
+        self.name = "logistic regression"
+
+    def _batch(self, t):
+        X, y = self.data.X_train, self.data.y_train
+        if self.batch_size is None:
+            return X, y
+        idx = np.random.default_rng((self.seed, int(t))).choice(len(y), self.batch_size, replace=False)
+        return X[idx], y[idx]
+
+    def loss(self, x, X=None, y=None):
+        X = self.data.X_train if X is None else X
+        y = self.data.y_train if y is None else y
+        x = np.asarray(x, dtype=np.float64)
+        w, b = x[:-1], x[-1]
+        return float(_bce_with_logits(X @ w + b, y) + 0.5 * self.l2 * w @ w)
+
+    def grad(self, x, t=0):
+        x = np.asarray(x)
+        X, y = self._batch(t)
+        X, y = X.astype(x.dtype), y.astype(x.dtype)
+        w, b = x[:-1], x[-1]
+        r = (_sigmoid(X @ w + b) - y) / len(y)
+        return np.concatenate([X.T @ r + self.l2 * w, [r.sum()]]).astype(x.dtype)
+
+    def val_loss(self, x):
+        return self.loss(x, self.data.X_val, self.data.y_val)
+
+    def accuracy(self, x, split="val"):
+        X, y = (self.data.X_val, self.data.y_val) if split == "val" else (self.data.X_train, self.data.y_train)
+        w, b = np.asarray(x)[:-1], np.asarray(x)[-1]
+        return float(np.mean(((X @ w + b) > 0) == (y > 0.5)))
+
+
+class MLPClassifier(Problem):
+    r"""A one-hidden-layer tanh MLP for binary classification, with a hand-written backward pass.
+
+    All weights live in one flat vector x = [W1, b1, w2, b2] so any optimizer of the course
+    can train it.  Forward: h = tanh(X W1 + b1), z = h w2 + b2, loss = mean BCE(z, y).
+    Backward: dz = (sigmoid(z) - y) / n; dw2 = h^T dz; db2 = sum dz;
+    dh = dz w2^T; da = dh (1 - h^2); dW1 = X^T da; db1 = sum da.
+    """
+
+    def __init__(self, data: BinaryData | None = None, hidden=16, batch_size=None, seed=0, l2=0.0):
+        self.data = make_binary_data(nonlinear=True, seed=seed) if data is None else data
+        self.hidden, self.batch_size, self.seed, self.l2 = int(hidden), batch_size, int(seed), float(l2)
+        self.stochastic = batch_size is not None
+        d = self.data.X_train.shape[1]
+        self.shapes = [(d, self.hidden), (self.hidden,), (self.hidden,), ()]
+        rng = np.random.default_rng((seed, 1))
+        W1 = rng.standard_normal((d, self.hidden)) / math.sqrt(d)
+        w2 = rng.standard_normal(self.hidden) / math.sqrt(self.hidden)
+        self.x0 = np.concatenate([W1.ravel(), np.zeros(self.hidden), w2, [0.0]])
+        self.name = "MLP classifier"
+
+    def unflatten(self, x):
+        x = np.asarray(x)
+        out, i = [], 0
+        for shape in self.shapes:
+            n = int(np.prod(shape)) if shape else 1
+            out.append(x[i:i + n].reshape(shape))
+            i += n
+        return out
+
+    def _batch(self, t):
+        X, y = self.data.X_train, self.data.y_train
+        if self.batch_size is None:
+            return X, y
+        idx = np.random.default_rng((self.seed, int(t))).choice(len(y), self.batch_size, replace=False)
+        return X[idx], y[idx]
+
+    def logits(self, x, X):
+        W1, b1, w2, b2 = self.unflatten(x)
+        return np.tanh(X @ W1 + b1) @ w2 + b2
+
+    def loss(self, x, X=None, y=None):
+        X = self.data.X_train if X is None else X
+        y = self.data.y_train if y is None else y
+        x = np.asarray(x, dtype=np.float64)
+        return float(_bce_with_logits(self.logits(x, X), y) + 0.5 * self.l2 * x @ x)
+
+    def grad(self, x, t=0):
+        x = np.asarray(x)
+        X, y = self._batch(t)
+        X, y = X.astype(x.dtype), y.astype(x.dtype)
+        W1, b1, w2, b2 = self.unflatten(x)
+        h = np.tanh(X @ W1 + b1)
+        z = h @ w2 + b2
+        dz = (_sigmoid(z) - y) / len(y)
+        da = np.outer(dz, w2) * (1 - h * h)
+        g = np.concatenate([(X.T @ da).ravel(), da.sum(0), h.T @ dz, [dz.sum()]])
+        return (g + self.l2 * x).astype(x.dtype)
+
+    def val_loss(self, x):
+        return self.loss(x, self.data.X_val, self.data.y_val)
+
+    def accuracy(self, x, split="val"):
+        X, y = (self.data.X_val, self.data.y_val) if split == "val" else (self.data.X_train, self.data.y_train)
+        return float(np.mean((self.logits(x, X) > 0) == (y > 0.5)))
+
+
+PROBLEMS = {
+    "ill-conditioned quadratic": IllConditionedQuadratic,
+    "Rosenbrock": Rosenbrock,
+    "noisy quadratic": NoisyQuadratic,
+    "saddle": Saddle,
+    "logistic regression": LogisticRegression,
+    "MLP classifier": MLPClassifier,
+}
+
+
+def make_problem(name: str, **kwargs) -> Problem:
+    """Build a problem by its display name, e.g. ``make_problem("noisy quadratic", noise=0.5)``."""
+    try:
+        return PROBLEMS[name](**kwargs)
+    except KeyError:
+        raise ValueError(f"unknown problem {name!r}; choose one of {sorted(PROBLEMS)}") from None

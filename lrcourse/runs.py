@@ -1,0 +1,408 @@
+"""One run loop for everything, and the comparison with torch.
+
+* ``run(opt, problem, steps, schedule=None)`` trains with a NumPy optimizer and returns a
+  ``History`` (params, losses, LRs, and the states if asked for).
+* ``compare(method, problem, steps)`` runs the torch twin of an optimizer or a schedule on
+  a device and checks the NumPy method against it, per step, from the same state:
+  at every update the NumPy step starts from torch's current parameters and state, gets
+  the same gradient, and its result is compared with torch's next parameters and state.
+  That is the tolerance the course promises (float64: 1e-12, float32: 1e-5, relative to
+  each quantity's scale).  The independent NumPy trajectory is run too, for plots, and its
+  distance from torch's is reported as ``trajectory_error`` (not part of the verdict:
+  on chaotic problems 1-ulp differences grow, see torch-conventions).
+
+torch is imported lazily, so ``import lrcourse`` stays cheap and works without torch.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+
+from . import optimizers as _opt
+from . import schedules as _sch
+from .problems import Problem
+
+__all__ = [
+    "History", "run", "Comparison", "compare", "TOLERANCES", "pick_device", "torch_available",
+    "torch_optimizer", "torch_scheduler", "torch_class_name", "effective_lr",
+]
+
+TOLERANCES = {"float64": 1e-12, "float32": 1e-5}
+_TINY = 1e-300
+
+
+# --------------------------------------------------------------------------- run
+class History(NamedTuple):
+    params: np.ndarray        # (steps + 1, dim): x_0 .. x_steps
+    losses: np.ndarray        # (steps + 1,): loss at each of them
+    lrs: np.ndarray           # (steps,): the LR used by update t
+    states: Optional[list]    # states[t] = state after update t (if record_states)
+
+
+def _lr_source(opt, schedule):
+    """A function t, x -> LR of update t, and a hook to feed ReduceLROnPlateau."""
+    if schedule is None:
+        return (lambda t: opt.lr), None
+    if isinstance(schedule, _sch.ReduceLROnPlateau):
+        box = [schedule.init()]
+
+        def after(x, metric):
+            box[0] = schedule.step(box[0], metric)
+
+        return (lambda t: box[0].lr), after
+    if callable(schedule):
+        return (lambda t: float(schedule(t))), None
+    raise TypeError(f"schedule must be a Schedule, a ReduceLROnPlateau or a function of t, got {schedule!r}")
+
+
+def _metric(problem, x):
+    return problem.val_loss(x) if hasattr(problem, "val_loss") else problem.loss(x)
+
+
+def run(opt, problem: Problem, steps: int, schedule=None, dtype=np.float64, x0=None,
+        record_states: bool = False, callback: Callable | None = None) -> History:
+    """Train ``problem`` for ``steps`` updates with a NumPy optimizer.
+
+    ``schedule`` drives the LR (a closed-form schedule, a function of t, or a
+    ReduceLROnPlateau stepped after every update with the validation loss if the problem
+    has one, else the training loss).  ``callback(t, x, state)`` is called after each update.
+    """
+    steps = int(steps)
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    x = np.array(problem.x0 if x0 is None else x0, dtype=dtype)
+    lr_of, after = _lr_source(opt, schedule)
+    state = opt.init(x)
+    xs, losses, lrs, states = [x], [problem.loss(x)], [], [] if record_states else None
+    for t in range(steps):
+        lr = lr_of(t)
+        x, state = opt.step(x, problem.grad(x, t), state, lr=lr)
+        xs.append(x)
+        losses.append(problem.loss(x))
+        lrs.append(lr)
+        if after is not None:
+            after(x, _metric(problem, x))
+        if record_states:
+            states.append(state)
+        if callback is not None:
+            callback(t, x, state)
+    return History(np.array(xs), np.array(losses), np.array(lrs, dtype=np.float64), states)
+
+
+# --------------------------------------------------------------------------- torch side
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pick_device(device: str = "auto", dtype: str = "float64") -> str:
+    """"auto" -> "cuda" when torch sees a GPU, else "mps" for float32 on Apple, else "cpu"."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            device = "cuda"
+        elif dtype == "float32" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+    if device not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'mps', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but torch sees no CUDA GPU; use device='auto' or 'cpu'")
+    if device == "mps" and dtype == "float64":
+        raise ValueError("Apple's MPS backend has no float64: use dtype='float32' there")
+    if device == "cuda":
+        # TF32 would round matmuls to 10-bit mantissas and break float32 parity.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return device
+
+
+def torch_class_name(method) -> str:
+    """The torch class a (possibly subclassed) lrcourse optimizer or schedule stands for."""
+    library = _opt.OPTIMIZERS + _sch.SCHEDULES + (_sch.ReduceLROnPlateau,)
+    for cls in type(method).__mro__:
+        if cls in library:
+            return cls.__name__
+    raise TypeError(f"{type(method).__name__} is not an lrcourse optimizer or schedule (nor a subclass of one)")
+
+
+def torch_optimizer(opt, params):
+    """The torch twin of an lrcourse optimizer, over the tensors ``params``."""
+    import torch
+
+    cls = getattr(torch.optim, torch_class_name(opt))
+    return cls(params if isinstance(params, (list, tuple)) else [params], **opt.hyperparameters())
+
+
+def torch_scheduler(sched, torch_opt):
+    """The torch twin of an lrcourse schedule, attached to ``torch_opt``."""
+    from torch.optim import lr_scheduler
+
+    name = torch_class_name(sched)
+    if name == "SequentialLR":
+        children = [torch_scheduler(s, torch_opt) for s in sched.schedulers]
+        return lr_scheduler.SequentialLR(torch_opt, children, milestones=list(sched.milestones))
+    return getattr(lr_scheduler, name)(torch_opt, **sched.torch_kwargs())
+
+
+def _to_numpy(value):
+    if value is None:
+        return None
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy().copy()
+    return value
+
+
+def _state_from_torch(opt, torch_state: dict, template):
+    """Our state NamedTuple built from torch's per-parameter state dict."""
+    if not torch_state:  # torch creates its state lazily, at the first step
+        return template
+    values = {}
+    for name in template._fields:
+        v = torch_state.get(name)
+        if name == "step":
+            values[name] = int(_to_numpy(v)) if v is not None else 0
+        elif name == "mu_product":
+            values[name] = float(_to_numpy(v)) if v is not None else 1.0
+        else:
+            values[name] = _to_numpy(v)
+    return type(template)(**values)
+
+
+# --------------------------------------------------------------------------- compare
+@dataclasses.dataclass
+class Comparison:
+    """Result of ``compare``: per-step errors, the tolerance and the verdict."""
+
+    method: str
+    kind: str                    # "optimizer", "schedule" or "plateau"
+    device: str
+    dtype: str
+    steps: int
+    tolerance: float
+    errors: dict                 # field -> (steps,) per-step relative error
+    max_error: float
+    passed: bool
+    first_failure: Optional[tuple]  # (step, field, error) of the first step over tolerance
+    trajectory_error: float = float("nan")  # independent NumPy run vs torch (optimizers)
+    numpy_curve: Optional[np.ndarray] = None   # loss (optimizers) or LR (schedules) per step
+    torch_curve: Optional[np.ndarray] = None
+    numpy_params: Optional[np.ndarray] = None  # (steps + 1, dim) trajectories, optimizers only
+    torch_params: Optional[np.ndarray] = None
+    reference: str = "torch"
+
+    @property
+    def step_errors(self) -> np.ndarray:
+        """The largest error over all fields, per step."""
+        return np.max(np.vstack(list(self.errors.values())), axis=0) if self.errors else np.zeros(0)
+
+    @property
+    def verdict(self) -> str:
+        where = f"{self.device}/{self.dtype}"
+        if self.passed:
+            return (f"MATCH — max rel. error {self.max_error:.1e} ≤ {self.tolerance:.0e} over "
+                    f"{self.steps} steps on {where}")
+        step, field, err = self.first_failure
+        return (f"MISMATCH at step {step}: {field} differs by {err:.1e} (tolerance {self.tolerance:.0e}, "
+                f"{where})")
+
+    def __str__(self):
+        return self.verdict
+
+
+def _rel_error(ours, theirs) -> float:
+    """max |ours - theirs| / max |theirs|: an rtol with an atol at the quantity's scale.
+
+    NaN/inf must sit in the same places in both; then they count as equal.
+    """
+    if ours is None or theirs is None:
+        return 0.0 if ours is None and theirs is None else np.inf
+    a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if a.shape != b.shape:
+        return np.inf
+    finite = np.isfinite(b)
+    if not np.array_equal(np.isnan(a), np.isnan(b)) or not np.array_equal(a[~finite & ~np.isnan(b)], b[~finite & ~np.isnan(b)]):
+        return np.inf
+    if not np.any(finite):
+        return 0.0
+    diff = np.max(np.abs(a[finite] - b[finite]))
+    scale = np.max(np.abs(b[finite]))
+    if scale == 0:
+        return 0.0 if diff == 0 else np.inf
+    return float(diff / scale)
+
+
+def _verdict(errors: dict, tol: float):
+    steps = len(next(iter(errors.values()))) if errors else 0
+    first = None
+    for t in range(steps):
+        for field, errs in errors.items():
+            if not errs[t] <= tol:
+                first = (t, field, float(errs[t]))
+                break
+        if first:
+            break
+    finite = [np.max(e) for e in errors.values() if len(e)]
+    return (max(finite) if finite else 0.0), first is None, first
+
+
+def compare(method, problem: Problem | None = None, steps: int = 300, schedule=None, device: str = "auto",
+            dtype: str = "float64", metrics=None, tolerance: float | None = None) -> Comparison:
+    """Check an lrcourse optimizer or schedule (or a subclass of one) against its torch twin.
+
+    * optimizer: on ``problem`` for ``steps`` updates, LR driven by ``schedule`` if given.
+    * schedule: the LR of updates 0 .. steps-1.
+    * ReduceLROnPlateau: on the sequence ``metrics`` (default: the validation loss of an
+      Adam run on ``problem``).
+    """
+    import torch
+
+    if dtype not in TOLERANCES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    device = pick_device(device, dtype)
+    tol = TOLERANCES[dtype] if tolerance is None else float(tolerance)
+    if isinstance(method, _opt.Optimizer):
+        if problem is None:
+            raise ValueError("comparing an optimizer needs a problem, e.g. problems.IllConditionedQuadratic()")
+        return _compare_optimizer(method, problem, int(steps), schedule, device, dtype, tol, torch)
+    if isinstance(method, _sch.ReduceLROnPlateau):
+        return _compare_plateau(method, problem, int(steps), metrics, device, dtype, tol, torch)
+    if isinstance(method, _sch.Schedule):
+        return _compare_schedule(method, int(steps), device, dtype, tol, torch)
+    raise TypeError(f"compare() takes an lrcourse optimizer or schedule, got {type(method).__name__}")
+
+
+def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch):
+    np_dtype = np.dtype(dtype)
+    tdtype = getattr(torch, dtype)
+    p = torch.tensor(np.array(problem.x0, dtype=np_dtype), device=device, dtype=tdtype, requires_grad=True)
+    topt = torch_optimizer(opt, p)
+    lr_of, after = _lr_source(opt, schedule)
+    template = opt.init(np.array(problem.x0, dtype=np_dtype))
+    fields = ["params"] + [f for f in template._fields if f != "step"]
+    errors = {f: np.zeros(steps) for f in fields}
+    torch_xs = [p.detach().cpu().numpy().copy()]
+    for t in range(steps):
+        lr = lr_of(t)
+        x_before = torch_xs[-1]
+        state_before = _state_from_torch(opt, topt.state[p], template)
+        g = problem.grad(x_before, t)
+        p.grad = torch.tensor(g, device=device, dtype=tdtype)
+        for group in topt.param_groups:
+            group["lr"] = lr
+        topt.step()
+        x_after = p.detach().cpu().numpy().copy()
+        ours_x, ours_state = opt.step(x_before, g, state_before, lr=lr)
+        theirs_state = _state_from_torch(opt, topt.state[p], template)
+        errors["params"][t] = _rel_error(ours_x, x_after)
+        for f in fields[1:]:
+            errors[f][t] = _rel_error(getattr(ours_state, f), getattr(theirs_state, f))
+        torch_xs.append(x_after)
+        if after is not None:
+            after(x_after, _metric(problem, x_after))
+    ours = run(opt, problem, steps, schedule=schedule, dtype=np_dtype)
+    torch_xs = np.array(torch_xs)
+    scale = max(np.max(np.abs(torch_xs[np.isfinite(torch_xs)]), initial=0.0), _TINY)
+    with np.errstate(invalid="ignore"):
+        traj = float(np.nanmax(np.abs(ours.params - torch_xs)) / scale) if steps else 0.0
+    max_err, passed, first = _verdict(errors, tol)
+    return Comparison(
+        method=type(opt).__name__, kind="optimizer", device=device, dtype=dtype, steps=steps, tolerance=tol,
+        errors=errors, max_error=max_err, passed=passed, first_failure=first, trajectory_error=traj,
+        numpy_curve=ours.losses, torch_curve=np.array([problem.loss(x) for x in torch_xs]),
+        numpy_params=ours.params, torch_params=torch_xs,
+    )
+
+
+def _torch_lrs(sched, steps, torch):
+    p = torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([p], lr=sched.lr)
+    tsched = torch_scheduler(sched, topt)
+    out = []
+    for _ in range(steps):
+        out.append(float(topt.param_groups[0]["lr"]))
+        p.grad = torch.zeros(1)
+        topt.step()
+        tsched.step()
+    return np.array(out)
+
+
+def _compare_schedule(sched, steps, device, dtype, tol, torch):
+    # LRs are Python floats on the host in torch too: device and dtype only label the run.
+    ours = np.asarray(sched(np.arange(steps)), dtype=np.float64)
+    theirs = _torch_lrs(sched, steps, torch)
+    scale = max(np.max(np.abs(theirs), initial=0.0), sched.lr, _TINY)
+    errors = {"lr": np.abs(ours - theirs) / scale}
+    max_err, passed, first = _verdict(errors, tol)
+    return Comparison(
+        method=type(sched).__name__, kind="schedule", device=device, dtype=dtype, steps=steps, tolerance=tol,
+        errors=errors, max_error=max_err, passed=passed, first_failure=first,
+        numpy_curve=ours, torch_curve=theirs,
+    )
+
+
+def _compare_plateau(plateau, problem, steps, metrics, device, dtype, tol, torch):
+    if metrics is None:
+        if problem is None:
+            raise ValueError("ReduceLROnPlateau needs metrics=[...] or a problem to produce them")
+        hist = run(_opt.Adam(lr=0.05), problem, steps)
+        metrics = [_metric(problem, x) for x in hist.params[1:]]
+    metrics = [float(m) for m in metrics]
+    p = torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([p], lr=plateau.lr)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **plateau.torch_kwargs())
+    state = plateau.init()
+    fields = ("lr", "best", "num_bad_epochs", "cooldown_counter")
+    errors = {f: np.zeros(len(metrics)) for f in fields}
+    ours_lr, theirs_lr = [], []
+    for k, m in enumerate(metrics):
+        state = plateau.step(state, m)
+        tsched.step(m)
+        theirs = {"lr": topt.param_groups[0]["lr"], "best": tsched.best,
+                  "num_bad_epochs": tsched.num_bad_epochs, "cooldown_counter": tsched.cooldown_counter}
+        for f in fields:
+            a, b = getattr(state, f), theirs[f]
+            same_nan = np.isnan(a) and np.isnan(b)
+            errors[f][k] = 0.0 if (a == b or same_nan) else abs(a - b) / max(abs(b), plateau.lr, _TINY)
+        ours_lr.append(state.lr)
+        theirs_lr.append(theirs["lr"])
+    max_err, passed, first = _verdict(errors, tol)
+    return Comparison(
+        method="ReduceLROnPlateau", kind="plateau", device=device, dtype=dtype, steps=len(metrics), tolerance=tol,
+        errors=errors, max_error=max_err, passed=passed, first_failure=first,
+        numpy_curve=np.array(ours_lr), torch_curve=np.array(theirs_lr),
+    )
+
+
+# --------------------------------------------------------------------------- effective LR
+def effective_lr(opt, state, lr: float | None = None) -> np.ndarray:
+    """Per-coordinate factor that multiplies the (momentum-averaged) gradient in the next step.
+
+    SGD: lr.  Adagrad: clr / (sqrt(sum) + eps).  RMSprop: lr / (sqrt(square_avg) + eps)
+    (centered: of the variance).  Adadelta: lr sqrt(acc_delta + eps) / sqrt(square_avg + eps).
+    Adam/AdamW/NAdam: lr / (sqrt(v_hat) + eps) with v_hat = v / (1 - beta2^t) (AMSGrad: of max v).
+    Evaluated with the state after update t, so it describes the typical size of update t+1.
+    """
+    lr = opt.lr if lr is None else float(lr)
+    if isinstance(opt, _opt.SGD):
+        return np.full(np.shape(state.momentum_buffer) if state.momentum_buffer is not None else (), lr)
+    if isinstance(opt, _opt.Adagrad):
+        clr = lr / (1 + max(state.step, 0) * opt.lr_decay)
+        return clr / (np.sqrt(state.sum) + opt.eps)
+    if isinstance(opt, _opt.RMSprop):
+        v = state.square_avg - (state.grad_avg**2 if opt.centered else 0.0)
+        return lr / (np.sqrt(v) + opt.eps)
+    if isinstance(opt, _opt.Adadelta):
+        return lr * np.sqrt(state.acc_delta + opt.eps) / np.sqrt(state.square_avg + opt.eps)
+    if isinstance(opt, (_opt.Adam, _opt.NAdam)):
+        t = max(state.step, 1)
+        v = state.max_exp_avg_sq if getattr(state, "max_exp_avg_sq", None) is not None else state.exp_avg_sq
+        return lr / (np.sqrt(v / (1 - opt.betas[1] ** t)) + opt.eps)
+    raise TypeError(f"no effective-LR formula for {type(opt).__name__}")

@@ -1,0 +1,385 @@
+"""Learning-rate schedules in closed form, matching ``torch.optim.lr_scheduler`` (2.13).
+
+A schedule is an immutable dataclass: ``lr`` is the base learning rate, the other fields
+are the torch scheduler's, with the same names and defaults.  ``sched(t)`` is the LR used
+by update ``t`` (updates numbered 0, 1, 2, ...), i.e. the ``param_groups[0]["lr"]`` that
+torch's scheduler gives the (t+1)-th ``optimizer.step()`` when ``scheduler.step()`` is
+called once after every ``optimizer.step()``.  It is vectorised: ``sched(np.arange(100))``.
+
+torch computes most schedules recursively (multiplying the current LR by a ratio);
+the closed forms here are the formulas the lessons derive.  The two agree to a few ulp;
+CosineAnnealingLR's recursion drifts by about 1e-13 of the base LR after 1000 steps
+(measured in tests/test_schedules.py).
+
+The torch twin of a schedule (not for SequentialLR, which takes scheduler objects)::
+
+    sched_t = getattr(torch.optim.lr_scheduler, type(s).__name__)(optimizer, **s.torch_kwargs())
+
+ReduceLROnPlateau is the one stateful schedule: ``pstate = plateau.step(pstate, metric)``.
+"""
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "Schedule", "ConstantLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
+    "LinearLR", "LambdaLR", "SequentialLR", "ReduceLROnPlateau", "PlateauState", "SCHEDULES",
+]
+
+
+def _check_lr(lr) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
+        raise TypeError(f"lr must be a real number, got {lr!r}")
+    lr = float(lr)
+    if not (lr >= 0.0 and math.isfinite(lr)):
+        raise ValueError(f"Invalid learning rate: {lr}")
+    return lr
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"Invalid {name} value: {value} (must be >= {low})")
+    return int(value)
+
+
+def _check_real(name: str, value, low: float = -math.inf, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not low <= value <= high:
+        raise ValueError(f"Invalid {name} value: {value} (must be in [{low}, {high}])")
+    return value
+
+
+def _steps(t) -> np.ndarray:
+    """Update numbers as an int64 array; rejects negatives and non-integers."""
+    arr = np.asarray(t)
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.floor(arr)):
+            raise ValueError(f"update numbers t must be whole numbers, got {t!r}")
+    elif arr.dtype.kind not in "iu":
+        raise TypeError(f"update numbers t must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if np.any(arr < 0):
+        raise ValueError(f"update numbers t must be >= 0 (the first update is t = 0), got {t!r}")
+    return arr
+
+
+class Schedule:
+    """Base class: ``sched(t)`` validates ``t`` and returns a float (scalar t) or an array."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lr", _check_lr(self.lr))
+        self._validate()
+
+    def _validate(self) -> None:
+        pass
+
+    def __call__(self, t):
+        ts = _steps(t)
+        out = np.asarray(self._lr_at(ts), dtype=np.float64)
+        return float(out) if np.ndim(t) == 0 else out
+
+    def _lr_at(self, t: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def torch_kwargs(self) -> dict:
+        """The fields other than ``lr`` as keyword arguments for the torch scheduler."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lr"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ConstantLR(Schedule):
+    r"""lr_t = lr * factor for t < total_iters, then lr."""
+
+    lr: float
+    factor: float = 1.0 / 3
+    total_iters: int = 5
+
+    def _validate(self):
+        if not 0.0 <= self.factor <= 1.0:
+            raise ValueError(f"Constant multiplicative factor expected to be between 0 and 1, got factor={self.factor}")
+        object.__setattr__(self, "factor", float(self.factor))
+        object.__setattr__(self, "total_iters", _check_int("total_iters", self.total_iters, 0))
+
+    def _lr_at(self, t):
+        return np.where(t < self.total_iters, self.lr * self.factor, self.lr)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepLR(Schedule):
+    r"""Step decay: lr_t = lr * gamma ** floor(t / step_size)."""
+
+    lr: float
+    step_size: int
+    gamma: float = 0.1
+
+    def _validate(self):
+        object.__setattr__(self, "step_size", _check_int("step_size", self.step_size, 1))
+        object.__setattr__(self, "gamma", _check_real("gamma", self.gamma, 0.0))
+
+    def _lr_at(self, t):
+        return self.lr * self.gamma ** (t // self.step_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiStepLR(Schedule):
+    r"""lr_t = lr * gamma ** (number of milestones <= t); a repeated milestone counts twice."""
+
+    lr: float
+    milestones: tuple
+    gamma: float = 0.1
+
+    def _validate(self):
+        try:
+            ms = tuple(_check_int("milestone", m, 0) for m in self.milestones)
+        except TypeError as e:
+            raise TypeError(f"milestones must be a list of integers, got {self.milestones!r}") from e
+        object.__setattr__(self, "milestones", tuple(sorted(ms)))
+        object.__setattr__(self, "gamma", _check_real("gamma", self.gamma, 0.0))
+
+    def _lr_at(self, t):
+        passed = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
+        return self.lr * self.gamma ** passed
+
+    def torch_kwargs(self):
+        return {"milestones": list(self.milestones), "gamma": self.gamma}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExponentialLR(Schedule):
+    r"""Exponential decay: lr_t = lr * gamma ** t.  The seed formula lr * exp(-k t) is gamma = exp(-k)."""
+
+    lr: float
+    gamma: float
+
+    def _validate(self):
+        object.__setattr__(self, "gamma", _check_real("gamma", self.gamma, 0.0))
+
+    def _lr_at(self, t):
+        return self.lr * self.gamma ** t.astype(np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class CosineAnnealingLR(Schedule):
+    r"""lr_t = eta_min + (lr - eta_min) * (1 + cos(pi * t / T_max)) / 2.
+
+    Not clamped at T_max: like torch's, it is periodic with period 2 * T_max, climbing back
+    to lr after reaching eta_min (use SequentialLR with a ConstantLR tail to hold eta_min).
+    """
+
+    lr: float
+    T_max: int
+    eta_min: float = 0.0
+
+    def _validate(self):
+        object.__setattr__(self, "T_max", _check_int("T_max", self.T_max, 1))
+        object.__setattr__(self, "eta_min", _check_real("eta_min", self.eta_min, 0.0))
+
+    def _lr_at(self, t):
+        return self.eta_min + (self.lr - self.eta_min) * (1 + np.cos(np.pi * t / self.T_max)) / 2
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearLR(Schedule):
+    r"""Linear warm-up (or decay) of the factor:
+    lr_t = lr * (start_factor + (end_factor - start_factor) * min(t, total_iters) / total_iters).
+
+    torch forbids start_factor = 0, so a LinearLR warm-up never starts at LR 0
+    (LambdaLR can).
+    """
+
+    lr: float
+    start_factor: float = 1.0 / 3
+    end_factor: float = 1.0
+    total_iters: int = 5
+
+    def _validate(self):
+        if not 0.0 < self.start_factor <= 1.0:
+            raise ValueError(
+                "Starting multiplicative factor expected to be greater than 0 and less or equal to 1, "
+                f"got start_factor={self.start_factor}"
+            )
+        if not 0.0 <= self.end_factor <= 1.0:
+            raise ValueError(f"Ending multiplicative factor expected to be between 0 and 1, got end_factor={self.end_factor}")
+        object.__setattr__(self, "start_factor", float(self.start_factor))
+        object.__setattr__(self, "end_factor", float(self.end_factor))
+        object.__setattr__(self, "total_iters", _check_int("total_iters", self.total_iters, 1))
+
+    def _lr_at(self, t):
+        frac = np.minimum(t, self.total_iters) / self.total_iters
+        return self.lr * (self.start_factor + (self.end_factor - self.start_factor) * frac)
+
+
+@dataclasses.dataclass(frozen=True)
+class LambdaLR(Schedule):
+    r"""lr_t = lr * lr_lambda(t), with t passed as a Python int, as torch does.
+
+    torch applies lr_lambda(0) when the scheduler is constructed, so update 0 uses
+    lr * lr_lambda(0): ``lambda t: min(t / 10, 1)`` makes the first update use LR 0.
+    """
+
+    lr: float
+    lr_lambda: Callable[[int], float]
+
+    def _validate(self):
+        if not callable(self.lr_lambda):
+            raise TypeError(f"lr_lambda must be a function of the update number, got {self.lr_lambda!r}")
+
+    def _lr_at(self, t):
+        factors = np.array([float(self.lr_lambda(int(k))) for k in t.reshape(-1)], dtype=np.float64)
+        return self.lr * factors.reshape(t.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class SequentialLR(Schedule):
+    r"""Run ``schedulers[i]`` from update milestones[i-1] on, restarted at its own t = 0.
+
+    lr_t = schedulers[i](t - milestones[i-1])  for milestones[i-1] <= t < milestones[i].
+    E.g. a 5-step linear warm-up then cosine annealing::
+
+        SequentialLR(schedulers=(LinearLR(lr, start_factor=0.1, total_iters=5),
+                                 CosineAnnealingLR(lr, T_max=95)), milestones=(5,))
+
+    All schedulers share one base LR (as torch's all share one optimizer); ``lr`` is it.
+    """
+
+    schedulers: tuple
+    milestones: tuple
+    lr: float = None  # the children's shared base LR; filled in from them
+
+    def __post_init__(self):
+        scheds = tuple(self.schedulers)
+        if len(scheds) < 1:
+            raise ValueError("SequentialLR expects at least one scheduler, but got no scheduler.")
+        for i, s in enumerate(scheds):
+            if isinstance(s, ReduceLROnPlateau) or not isinstance(s, Schedule):
+                raise ValueError(f"SequentialLR needs closed-form schedules; got {type(s).__name__} at index {i}")
+        lrs = {s.lr for s in scheds}
+        if len(lrs) != 1 or (self.lr is not None and float(self.lr) not in lrs):
+            raise ValueError(f"all schedulers of a SequentialLR must share one base lr, got {sorted(lrs)}")
+        ms = tuple(_check_int("milestone", m, 0) for m in self.milestones)
+        if len(ms) != len(scheds) - 1:
+            raise ValueError(
+                "Sequential Schedulers expects number of schedulers provided to be one more than the number "
+                f"of milestone points, but got number of schedulers {len(scheds)} and the number of milestones "
+                f"to be equal to {len(ms)}"
+            )
+        if list(ms) != sorted(ms):
+            raise ValueError(f"milestones must be increasing, got {ms}")
+        object.__setattr__(self, "schedulers", scheds)
+        object.__setattr__(self, "milestones", ms)
+        object.__setattr__(self, "lr", scheds[0].lr)
+
+    def _lr_at(self, t):
+        idx = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
+        starts = np.asarray((0,) + self.milestones, dtype=np.int64)
+        out = np.empty(t.shape, dtype=np.float64)
+        for i, s in enumerate(self.schedulers):
+            sel = idx == i
+            if np.any(sel):
+                out[sel] = s(t[sel] - starts[i])
+        return out
+
+    def torch_kwargs(self):
+        raise TypeError("SequentialLR's torch twin takes scheduler objects: see lrcourse.runs.torch_scheduler")
+
+
+SCHEDULES = (ConstantLR, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, LambdaLR, SequentialLR)
+
+
+# --------------------------------------------------------------------------- ReduceLROnPlateau
+class PlateauState(NamedTuple):
+    lr: float
+    best: float
+    num_bad_epochs: int
+    cooldown_counter: int
+    last_epoch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ReduceLROnPlateau:
+    r"""Cut the LR by ``factor`` when a monitored metric stops improving (torch's rules).
+
+    With ``pstate = plateau.step(pstate, metric)`` once per epoch:
+
+    * improvement (mode min): metric < best * (1 - threshold) (rel) or < best - threshold (abs);
+      mode max: metric > best * (1 + threshold) or > best + threshold.  Equal is not better.
+      In rel mode a negative best flips the meaning of the margin (torch does the same).
+    * otherwise num_bad_epochs += 1; during cooldown the counter is held at 0;
+    * when num_bad_epochs > patience (the (patience+1)-th bad epoch in a row):
+      new_lr = max(lr * factor, min_lr), applied only if lr - new_lr > eps;
+      then cooldown_counter = cooldown and num_bad_epochs = 0.
+    * a NaN metric is never better, so it counts as a bad epoch.
+    """
+
+    lr: float
+    mode: str = "min"
+    factor: float = 0.1
+    patience: int = 10
+    threshold: float = 1e-4
+    threshold_mode: str = "rel"
+    cooldown: int = 0
+    min_lr: float = 0.0
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        object.__setattr__(self, "lr", _check_lr(self.lr))
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"mode {self.mode!r} is unknown! Use 'min' or 'max'.")
+        if self.threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold mode {self.threshold_mode!r} is unknown! Use 'rel' or 'abs'.")
+        factor = _check_real("factor", self.factor)
+        if factor >= 1.0:
+            raise ValueError(f"Factor should be < 1.0, got factor={factor}")
+        object.__setattr__(self, "factor", factor)
+        object.__setattr__(self, "patience", _check_int("patience", self.patience, 0))
+        object.__setattr__(self, "cooldown", _check_int("cooldown", self.cooldown, 0))
+        object.__setattr__(self, "threshold", _check_real("threshold", self.threshold))
+        object.__setattr__(self, "min_lr", _check_real("min_lr", self.min_lr, 0.0))
+        object.__setattr__(self, "eps", _check_real("eps", self.eps, 0.0))
+
+    def init(self) -> PlateauState:
+        worst = math.inf if self.mode == "min" else -math.inf
+        return PlateauState(lr=self.lr, best=worst, num_bad_epochs=0, cooldown_counter=0, last_epoch=0)
+
+    def is_better(self, a: float, best: float) -> bool:
+        if self.mode == "min":
+            return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
+        return a > (best * (self.threshold + 1.0) if self.threshold_mode == "rel" else best + self.threshold)
+
+    def step(self, state: PlateauState, metric) -> PlateauState:
+        current = float(metric)
+        lr, best, bad, cooldown_counter = state.lr, state.best, state.num_bad_epochs, state.cooldown_counter
+        if self.is_better(current, best):
+            best, bad = current, 0
+        else:
+            bad += 1
+        if cooldown_counter > 0:
+            cooldown_counter -= 1
+            bad = 0  # bad epochs during cooldown are ignored
+        if bad > self.patience:
+            new_lr = max(lr * self.factor, self.min_lr)
+            if lr - new_lr > self.eps:
+                lr = new_lr
+            cooldown_counter, bad = self.cooldown, 0
+        return PlateauState(lr=lr, best=best, num_bad_epochs=bad, cooldown_counter=cooldown_counter,
+                            last_epoch=state.last_epoch + 1)
+
+    def lrs(self, metrics) -> np.ndarray:
+        """The LR after each metric of a sequence: lrs[k] is the LR for epoch k + 1."""
+        state, out = self.init(), []
+        for m in metrics:
+            state = self.step(state, m)
+            out.append(state.lr)
+        return np.asarray(out, dtype=np.float64)
+
+    def torch_kwargs(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lr"}
