@@ -53,6 +53,17 @@ def _as_float(name: str, value) -> float:
     return float(value)
 
 
+def _ema(avg, x, beta: float):
+    """beta * avg + (1 - beta) * x, evaluated from the nearer end as torch's ``lerp`` does.
+
+    The same number up to rounding, but the form decides how infinities spread: once an
+    infinite gradient has made avg = inf, avg + w * (x - avg) is inf - inf = NaN at the next
+    step in torch, and the plain beta * avg + (1 - beta) * x would stay inf.
+    """
+    w = 1 - beta
+    return avg + w * (x - avg) if w < 0.5 else x - (x - avg) * (1 - w)
+
+
 class Optimizer:
     """Base class: field coercion, array checks and the ``lr=`` override.
 
@@ -256,7 +267,7 @@ class RMSprop(Optimizer):
         g          = g + weight_decay * p
         square_avg = alpha * square_avg + (1 - alpha) * g * g
         if centered:                                   # subtract the squared mean gradient
-            grad_avg = alpha * grad_avg + (1 - alpha) * g
+            grad_avg = alpha * grad_avg + (1 - alpha) * g   # evaluated as torch's lerp (_ema)
             avg      = sqrt(square_avg - grad_avg * grad_avg) + eps
         else:
             avg      = sqrt(square_avg) + eps          # eps outside the square root
@@ -300,7 +311,7 @@ class RMSprop(Optimizer):
         square_avg = alpha * state.square_avg + (1 - alpha) * g * g
         grad_avg = state.grad_avg
         if self.centered:
-            grad_avg = alpha * grad_avg + (1 - alpha) * g
+            grad_avg = _ema(grad_avg, g, alpha)  # = alpha * grad_avg + (1 - alpha) * g
             avg = np.sqrt(square_avg - grad_avg * grad_avg) + self.eps
         else:
             avg = np.sqrt(square_avg) + self.eps
@@ -375,7 +386,7 @@ class AdamState(NamedTuple):
 def _adam_moments(beta1: float, beta2: float, m, v, g):
     # One pass over a block: both moments.  Split out so large arrays can be processed
     # block by block (see _blocks); the formulas are the docstring's.
-    m = beta1 * m + (1 - beta1) * g
+    m = _ema(m, g, beta1)  # = beta1 * m + (1 - beta1) * g, as torch evaluates it
     v = beta2 * v + (1 - beta2) * (g * g)
     return m, v
 
@@ -417,7 +428,7 @@ class Adam(Optimizer):
         if weight_decay != 0:
             if decoupled_weight_decay: p = p * (1 - lr * weight_decay)   # AdamW
             else:                      g = g + weight_decay * p          # L2 penalty
-        m      = beta1 * m + (1 - beta1) * g
+        m      = beta1 * m + (1 - beta1) * g            # evaluated as torch's lerp (_ema)
         v      = beta2 * v + (1 - beta2) * g * g
         v_max  = max(v_max, v)  if amsgrad else v       # max of the *raw* v, not of v_hat
         m_hat  = m / (1 - beta1**t)
@@ -540,7 +551,7 @@ class NAdam(Optimizer):
         mu         = beta1 * (1 - 0.5 * 0.96 ** (t * psi))         # momentum warm-up schedule
         mu_next    = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
         mu_product = mu_product * mu                              # prod of mu_1 .. mu_t
-        m          = beta1 * m + (1 - beta1) * g
+        m          = beta1 * m + (1 - beta1) * g                  # evaluated as torch's lerp (_ema)
         v          = beta2 * v + (1 - beta2) * g * g
         denom      = sqrt(v / (1 - beta2**t)) + eps
         p          = p - lr * (1 - mu) / (1 - mu_product) * g / denom

@@ -16,6 +16,18 @@ The torch twin of a schedule (not for SequentialLR, which takes scheduler object
     sched_t = getattr(torch.optim.lr_scheduler, type(s).__name__)(optimizer, **s.torch_kwargs())
 
 ReduceLROnPlateau is the one stateful schedule: ``pstate = plateau.step(pstate, metric)``.
+
+The cyclic schedules (appended to ``SCHEDULES`` at the end of the module):
+
+* ``CosineAnnealingWarmRestarts(lr, T_0, T_mult=1, eta_min=0.0)`` (SGDR): cosine annealing
+  restarted after T_0, T_0*T_mult, T_0*T_mult**2, ... updates; ``cycle_position(t)`` gives
+  (T_cur, T_i).
+* ``OneCycleLR(max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+  div_factor=25.0, final_div_factor=1e4, three_phase=False)``: torch's base LR is max_lr, so
+  that is the field and ``lr`` is a read-only alias of it.  ``momentum(t)`` is the momentum
+  (SGD) or beta1 (Adam) torch writes into the param group for update t; ``sched(t)`` raises
+  ValueError for t >= total_steps, as torch does once stepped past the cycle.
 """
 from __future__ import annotations
 
@@ -29,6 +41,7 @@ import numpy as np
 __all__ = [
     "Schedule", "ConstantLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
     "LinearLR", "LambdaLR", "SequentialLR", "ReduceLROnPlateau", "PlateauState", "SCHEDULES",
+    "CosineAnnealingWarmRestarts", "OneCycleLR",
 ]
 
 
@@ -383,3 +396,229 @@ class ReduceLROnPlateau:
 
     def torch_kwargs(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lr"}
+
+
+# --------------------------------------------------------------------------- cyclic schedules
+def _check_positive_int(name: str, value) -> int:
+    # torch raises ValueError (not TypeError) for these, with this wording.
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"Expected positive integer {name}, but got {value!r}")
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class CosineAnnealingWarmRestarts(Schedule):
+    r"""SGDR (Loshchilov & Hutter, 2017): cosine annealing restarted every T_i updates.
+
+    lr_t = eta_min + (lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2, where cycle i has
+    length T_i = T_0 * T_mult**i and T_cur = t - (start of the cycle t falls in).  Cycle i
+    starts at update T_0 * (T_mult**i - 1) / (T_mult - 1) (T_mult = 1: at i * T_0).
+    The LR jumps back to lr at each restart and never reaches eta_min exactly
+    (T_cur stops at T_i - 1).
+
+    torch counts T_cur up one per ``scheduler.step()``; the closed form finds the cycle with
+    integer arithmetic, so it is exact at any t (torch's ``step(epoch)`` path uses a
+    truncating float log instead, which can pick the wrong cycle at a boundary).
+    """
+
+    lr: float
+    T_0: int
+    T_mult: int = 1
+    eta_min: float = 0.0
+
+    def _validate(self):
+        object.__setattr__(self, "T_0", _check_positive_int("T_0", self.T_0))
+        if isinstance(self.T_mult, bool) or not isinstance(self.T_mult, (int, np.integer)) or self.T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {self.T_mult!r}")
+        object.__setattr__(self, "T_mult", int(self.T_mult))
+        if isinstance(self.eta_min, bool) or not isinstance(self.eta_min, (int, float, np.integer, np.floating)):
+            raise ValueError(f"Expected float or int eta_min, but got {self.eta_min!r} of type {type(self.eta_min)}")
+        eta_min = float(self.eta_min)
+        if not (eta_min >= 0.0 and math.isfinite(eta_min)):
+            raise ValueError(f"Invalid eta_min value: {eta_min} (must be finite and >= 0)")
+        object.__setattr__(self, "eta_min", eta_min)
+
+    def cycle_starts(self, until: int) -> np.ndarray:
+        """The updates at which a cycle starts (0, T_0, ...), all those <= ``until``."""
+        starts, length, s = [], self.T_0, 0
+        while s <= int(until):
+            starts.append(s)
+            s += length
+            length *= self.T_mult
+        return np.asarray(starts, dtype=np.int64)
+
+    def cycle_position(self, t):
+        """(T_cur, T_i) of update t: updates since the last restart and the current cycle length."""
+        ts = _steps(t)
+        starts = self.cycle_starts(int(ts.max(initial=0)))
+        i = np.searchsorted(starts, ts, side="right") - 1
+        T_cur = ts - starts[i]
+        T_i = self.T_0 * np.asarray(self.T_mult, dtype=np.int64) ** i
+        return (int(T_cur), int(T_i)) if np.ndim(t) == 0 else (T_cur, T_i)
+
+    def _lr_at(self, t):
+        T_cur, T_i = self.cycle_position(t)
+        return self.eta_min + (self.lr - self.eta_min) * (1 + np.cos(np.pi * T_cur / T_i)) / 2
+
+
+@dataclasses.dataclass(frozen=True)
+class OneCycleLR(Schedule):
+    r"""The 1cycle policy (Smith & Topin, 2019), torch's version: warm up, then anneal far down.
+
+    Unlike every other schedule here, torch's base LR is ``max_lr`` (the optimizer's own lr
+    is overwritten), so the field is called ``max_lr`` as in torch and ``lr`` is a read-only
+    alias of it (the scale of the schedule).  With N = total_steps (or epochs *
+    steps_per_epoch), initial_lr = max_lr / div_factor, min_lr = initial_lr / final_div_factor:
+
+    * two phases (default): initial_lr -> max_lr over updates 0 .. pct_start*N - 1, then
+      max_lr -> min_lr until update N - 1;
+    * ``three_phase=True`` (the paper's): initial_lr -> max_lr -> initial_lr symmetrically,
+      then initial_lr -> min_lr.
+
+    Phase k runs from s_k to e_k (s_0 = 0, e_0 = pct_start*N - 1, e_last = N - 1, a float
+    as in torch) and uses pct = (t - s_k) / (e_k - s_k) in
+    cos: end + (start - end) * (1 + cos(pi * pct)) / 2   or   linear: start + (end - start) * pct.
+    ``momentum(t)`` anneals the same way between max_momentum and base_momentum, inversely to
+    the LR: torch writes it into the group's ``momentum`` (SGD, RMSprop) or ``betas[0]``
+    (Adam family) when ``cycle_momentum`` is true.
+
+    ``sched(t)`` raises ValueError for t >= N: torch raises once stepped past N (it still
+    returns an extrapolated value for t = N, which no update of the cycle uses).
+    Stricter than torch: if total_steps and epochs * steps_per_epoch are both given they must
+    agree (torch silently uses total_steps), and a phase of zero length is refused (torch
+    divides by zero: at construction when pct_start * N = 1, at the last scheduler.step()
+    when the last phase is empty, e.g. pct_start = 1 with two phases).
+    """
+
+    max_lr: float
+    total_steps: int = None
+    epochs: int = None
+    steps_per_epoch: int = None
+    pct_start: float = 0.3
+    anneal_strategy: str = "cos"
+    cycle_momentum: bool = True
+    base_momentum: float = 0.85
+    max_momentum: float = 0.95
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    three_phase: bool = False
+
+    @property
+    def lr(self) -> float:
+        """The schedule's scale: max_lr (torch's base; it ignores the optimizer's lr)."""
+        return self.max_lr
+
+    @property
+    def num_steps(self) -> int:
+        """N, the number of updates in the cycle: total_steps, or epochs * steps_per_epoch."""
+        return self.total_steps if self.total_steps is not None else self.epochs * self.steps_per_epoch
+
+    @property
+    def initial_lr(self) -> float:
+        return self.max_lr / self.div_factor
+
+    @property
+    def min_lr(self) -> float:
+        return self.initial_lr / self.final_div_factor
+
+    def __post_init__(self):
+        object.__setattr__(self, "max_lr", _check_lr(self.max_lr))
+        if self.total_steps is not None:
+            object.__setattr__(self, "total_steps", _check_positive_int("total_steps", self.total_steps))
+            if self.epochs is not None and self.steps_per_epoch is not None:
+                n = _check_positive_int("epochs", self.epochs) * _check_positive_int("steps_per_epoch",
+                                                                                      self.steps_per_epoch)
+                if n != self.total_steps:
+                    raise ValueError(f"total_steps={self.total_steps} but epochs * steps_per_epoch = {n}: "
+                                     "give one or the other (torch would silently use total_steps)")
+        elif self.epochs is not None and self.steps_per_epoch is not None:
+            object.__setattr__(self, "epochs", _check_positive_int("epochs", self.epochs))
+            object.__setattr__(self, "steps_per_epoch", _check_positive_int("steps_per_epoch", self.steps_per_epoch))
+        else:
+            raise ValueError("You must define either total_steps OR (epochs AND steps_per_epoch)")
+        for name in ("epochs", "steps_per_epoch"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, _check_positive_int(name, v))
+        if isinstance(self.pct_start, bool) or not isinstance(self.pct_start, (int, float, np.integer, np.floating)) \
+                or not 0.0 <= self.pct_start <= 1.0:
+            raise ValueError(f"Expected float between 0 and 1 pct_start, but got {self.pct_start!r}")
+        object.__setattr__(self, "pct_start", float(self.pct_start))
+        if self.anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', instead got {self.anneal_strategy!r}")
+        for name in ("cycle_momentum", "three_phase"):
+            v = getattr(self, name)
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {v!r}")
+            object.__setattr__(self, name, bool(v))
+        for name in ("base_momentum", "max_momentum"):
+            object.__setattr__(self, name, _check_real(name, getattr(self, name), 0.0, 1.0))
+        for name in ("div_factor", "final_div_factor"):
+            v = _check_real(name, getattr(self, name))
+            if not (v > 0 and math.isfinite(v)):
+                raise ValueError(f"Invalid {name} value: {v} (must be a finite number > 0)")
+            object.__setattr__(self, name, v)
+        # torch divides by each phase's length; two cases make it divide by zero: a warm-up of
+        # zero length (at construction), and a last phase of zero length (at the final
+        # scheduler.step() of an N-update loop, e.g. pct_start=1 with two phases).
+        ends = [ph[0] for ph in self.phases()]
+        if ends[0] == 0:
+            raise ValueError("pct_start * total_steps = 1 leaves the warm-up phase zero updates long "
+                             "(torch fails with ZeroDivisionError); use a longer cycle or another pct_start")
+        if ends[-2] == ends[-1]:
+            raise ValueError(f"pct_start={self.pct_start} with three_phase={self.three_phase} leaves the last phase "
+                             "zero updates long (torch's final scheduler.step() fails with ZeroDivisionError); "
+                             "use a smaller pct_start")
+
+    def phases(self) -> list:
+        """torch's phases: (end_step, start_lr, end_lr, start_momentum, end_momentum) each."""
+        n, p = self.num_steps, self.pct_start
+        i, m, lo = self.initial_lr, self.max_lr, self.min_lr
+        b, M = self.base_momentum, self.max_momentum
+        if self.three_phase:
+            return [(float(p * n) - 1, i, m, M, b), (float(2 * p * n) - 2, m, i, b, M), (n - 1, i, lo, M, M)]
+        return [(float(p * n) - 1, i, m, M, b), (n - 1, m, lo, b, M)]
+
+    def _anneal(self, start, end, pct):
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (np.cos(np.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def _both(self, t: np.ndarray):
+        """(lr, momentum) of updates t, by torch's phase search, vectorised."""
+        if np.any(t >= self.num_steps):
+            raise ValueError(f"OneCycleLR covers updates 0 .. {self.num_steps - 1} (total_steps = {self.num_steps}); "
+                             f"got t = {int(t.max())}. torch raises when stepped past total_steps.")
+        tf = t.astype(np.float64)
+        lr, mom = np.empty(t.shape), np.empty(t.shape)
+        done = np.zeros(t.shape, dtype=bool)
+        start_step, phases = 0.0, self.phases()
+        for k, (end_step, lr0, lr1, m0, m1) in enumerate(phases):
+            sel = ~done & ((tf <= end_step) | (k == len(phases) - 1))
+            if np.any(sel):
+                if end_step - start_step == 0:
+                    raise ValueError(f"phase {k} of this OneCycleLR has zero length")
+                pct = (tf[sel] - start_step) / (end_step - start_step)
+                lr[sel] = self._anneal(lr0, lr1, pct)
+                mom[sel] = self._anneal(m0, m1, pct)
+                done |= sel
+            start_step = end_step
+        return lr, mom
+
+    def _lr_at(self, t):
+        return self._both(t)[0]
+
+    def momentum(self, t):
+        """The momentum (SGD, RMSprop) or beta1 (Adam, AdamW, NAdam) torch sets for update t.
+
+        Only meaningful with ``cycle_momentum=True`` (otherwise torch leaves the optimizer's
+        momentum alone, and this raises ValueError).
+        """
+        if not self.cycle_momentum:
+            raise ValueError("cycle_momentum=False: OneCycleLR leaves the optimizer's momentum / beta1 unchanged")
+        ts = _steps(t)
+        out = self._both(ts)[1]
+        return float(out) if np.ndim(t) == 0 else out
+
+
+SCHEDULES = SCHEDULES + (CosineAnnealingWarmRestarts, OneCycleLR)

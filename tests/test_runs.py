@@ -1,0 +1,230 @@
+"""problems, run() and compare(): gradients against torch autograd, honest verdicts, the CLI."""
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lrcourse import optimizers as O
+from lrcourse import problems as P
+from lrcourse import runs
+from lrcourse import schedules as S
+
+PROBLEMS = [
+    P.IllConditionedQuadratic(),
+    P.Rosenbrock(),
+    P.NoisyQuadratic(noise=0.5),
+    P.Saddle(),
+    P.LogisticRegression(l2=0.01),
+    P.LogisticRegression(batch_size=16),
+    P.MLPClassifier(hidden=8),
+    P.MLPClassifier(hidden=8, batch_size=32, l2=1e-3),
+]
+
+
+def _torch_loss(problem, x, t):
+    """The same loss written with torch ops, so autograd gives an independent gradient."""
+    if isinstance(problem, P.Quadratic):
+        d = x - torch.tensor(problem.x_star)
+        return 0.5 * d @ (torch.tensor(problem.A) @ d)
+    if isinstance(problem, P.Rosenbrock):
+        return (problem.a - x[0]) ** 2 + problem.b * (x[1] - x[0] ** 2) ** 2
+    if isinstance(problem, P.Saddle):
+        return 0.5 * x[0] ** 2 - 0.5 * x[1] ** 2 + 0.25 * x[1] ** 4
+    X, y = (torch.tensor(a) for a in problem._batch(t))
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    if isinstance(problem, P.LogisticRegression):
+        w, b = x[:-1], x[-1]
+        return bce(X @ w + b, y) + 0.5 * problem.l2 * w @ w
+    i, parts = 0, []
+    for shape in problem.shapes:
+        n = int(np.prod(shape)) if shape else 1
+        parts.append(x[i:i + n].reshape(shape))
+        i += n
+    W1, b1, w2, b2 = parts
+    z = torch.tanh(X @ W1 + b1) @ w2 + b2
+    return bce(z, y) + 0.5 * problem.l2 * x @ x
+
+
+@pytest.mark.parametrize("problem", PROBLEMS, ids=lambda p: f"{p.name}-{getattr(p, 'batch_size', None)}")
+def test_gradients_match_torch_autograd(problem):
+    rng = np.random.default_rng(1)
+    for t in range(5):
+        x = problem.x0 + 0.3 * rng.standard_normal(problem.x0.shape)
+        xt = torch.tensor(x, requires_grad=True)
+        loss = _torch_loss(problem, xt, t)
+        loss.backward()
+        g = problem.grad(x, t)
+        if problem.stochastic and isinstance(problem, P.Quadratic):
+            g = g - problem.noise * np.random.default_rng((problem.seed, t)).standard_normal(g.shape)
+        np.testing.assert_allclose(g, xt.grad.numpy(), rtol=1e-10, atol=1e-12)
+        if not problem.stochastic:
+            assert problem.loss(x) == pytest.approx(float(loss.detach()), rel=1e-12)
+
+
+def test_gradient_keeps_float32():
+    for problem in PROBLEMS:
+        assert problem.grad(problem.x0.astype(np.float32), 3).dtype == np.float32
+
+
+def test_stochastic_gradients_are_replayable_and_vary_with_t():
+    p = P.NoisyQuadratic(noise=1.0, seed=3)
+    np.testing.assert_array_equal(p.grad(p.x0, 7), p.grad(p.x0, 7))
+    assert not np.array_equal(p.grad(p.x0, 7), p.grad(p.x0, 8))
+
+
+def test_binary_data_split_and_sparsity():
+    d = P.make_binary_data(n=400, d=20, seed=0, sparsity=0.9)
+    assert d.X_train.shape == (300, 20) and d.X_val.shape == (100, 20)
+    freq = (d.X_train != 0).mean(axis=0)
+    assert freq[0] > 3 * freq[-1]  # later features are rare
+    assert 0.2 < d.y_train.mean() < 0.8
+
+
+def test_run_history_shapes_and_schedule():
+    h = runs.run(O.SGD(lr=0.05), P.IllConditionedQuadratic(), 50, schedule=S.StepLR(0.05, step_size=10))
+    assert h.params.shape == (51, 2) and h.losses.shape == (51,) and h.lrs.shape == (50,)
+    np.testing.assert_allclose(h.lrs, S.StepLR(0.05, step_size=10)(np.arange(50)))
+    assert h.losses[-1] < h.losses[0]
+
+
+def test_run_with_plateau_uses_validation_loss_and_cuts():
+    prob = P.LogisticRegression(batch_size=16)
+    h = runs.run(O.SGD(lr=0.5), prob, 200, schedule=S.ReduceLROnPlateau(0.5, patience=3))
+    assert h.lrs[0] == 0.5 and h.lrs[-1] < 0.5
+    assert np.all(np.diff(h.lrs) <= 0)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("opt", [O.SGD(lr=1e-3, momentum=0.9, nesterov=True), O.Adagrad(lr=0.5),
+                                 O.RMSprop(lr=0.01, centered=True, momentum=0.5), O.Adadelta(),
+                                 O.Adam(lr=0.05, amsgrad=True), O.AdamW(lr=0.05), O.NAdam(lr=0.05)],
+                         ids=lambda o: type(o).__name__)
+def test_compare_library_optimizers_match(opt, dtype):
+    c = runs.compare(opt, P.Rosenbrock(), 200, schedule=S.CosineAnnealingLR(opt.lr, T_max=50), dtype=dtype)
+    assert c.passed, c.verdict
+    assert np.all(np.isfinite(c.torch_curve)), "a diverging run would compare NaN with NaN"
+    assert c.verdict.startswith("MATCH — max rel. error") and f"cpu/{dtype}" in c.verdict
+    assert set(c.errors) >= {"params"} and all(len(e) == 200 for e in c.errors.values())
+    assert c.numpy_params.shape == c.torch_params.shape == (201, 2)
+
+
+class EpsInsideSqrt(O.Adam):
+    """A learner's Adam with the classic mistake: eps inside the square root."""
+
+    def step(self, params, grad, state, lr=None):
+        lr = self.lr if lr is None else lr
+        b1, b2 = self.betas
+        t = state.step + 1
+        m = b1 * state.exp_avg + (1 - b1) * grad
+        v = b2 * state.exp_avg_sq + (1 - b2) * grad * grad
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        return params - lr * m_hat / np.sqrt(v_hat + self.eps), O.AdamState(t, m, v, None)
+
+
+def test_compare_catches_a_wrong_learner_subclass():
+    c = runs.compare(EpsInsideSqrt(lr=0.01, eps=1e-3), P.IllConditionedQuadratic(), 100)
+    assert not c.passed
+    step, field, err = c.first_failure
+    assert step == 0 and field == "params" and err > 1e-12
+    assert c.verdict.startswith("MISMATCH at step 0: params differs by")
+
+
+def test_compare_names_the_state_field_and_step():
+    class BadBuffer(O.SGD):
+        def step(self, params, grad, state, lr=None):
+            p, s = super().step(params, grad, state, lr)
+            if self._t(state) == 17:
+                s = O.SGDState(s.momentum_buffer * (1 + 1e-6))
+            return p, s
+
+        @staticmethod
+        def _t(state, counter=[0]):
+            counter[0] += 1
+            return counter[0] - 1
+
+    c = runs.compare(BadBuffer(lr=0.05, momentum=0.9), P.IllConditionedQuadratic(), 40)
+    assert c.first_failure[:2] == (17, "momentum_buffer"), c.verdict
+
+
+def test_compare_schedule_and_subclass_twin():
+    class MyCosine(S.CosineAnnealingLR):
+        pass
+
+    c = runs.compare(MyCosine(0.1, T_max=30), steps=100)
+    assert c.passed and c.kind == "schedule" and runs.torch_class_name(MyCosine(0.1, 5)) == "CosineAnnealingLR"
+
+    class OffByOne(S.StepLR):
+        def _lr_at(self, t):
+            return super()._lr_at(t + 1)
+
+    c = runs.compare(OffByOne(0.1, step_size=10), steps=50)
+    assert not c.passed and c.first_failure[0] == 9
+
+
+def test_compare_plateau_on_given_metrics():
+    metrics = [1.0, 0.9, 0.9, 0.9, 0.9, -1.0, -1.0, float("nan"), -1.0, -1.0, -1.0]
+    c = runs.compare(S.ReduceLROnPlateau(0.1, patience=1), metrics=metrics)
+    assert c.passed and c.steps == len(metrics) and c.numpy_curve[-1] < 0.1
+
+
+def test_effective_lr_shapes_and_adam_formula():
+    opt = O.Adam(lr=0.01)
+    p = np.array([1.0, -2.0])
+    state = opt.init(p)
+    p, state = opt.step(p, np.array([0.1, 10.0]), state)
+    eff = runs.effective_lr(opt, state)
+    np.testing.assert_allclose(eff, 0.01 / (np.array([0.1, 10.0]) + 1e-8), rtol=1e-6)
+    for o in [O.SGD(lr=0.1, momentum=0.9), O.Adagrad(), O.RMSprop(centered=True), O.Adadelta(), O.NAdam()]:
+        st = o.init(p)
+        _, st = o.step(p, np.array([0.1, 10.0]), st)
+        assert np.all(runs.effective_lr(o, st) > 0)
+
+
+def test_pick_device_rules():
+    assert runs.pick_device("auto") in ("cpu", "cuda")
+    assert runs.pick_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="MPS"):
+        runs.pick_device("mps", "float64")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA"):
+            runs.pick_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (runs on the device machine)")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_compare_on_cuda(dtype):
+    c = runs.compare(O.Adam(lr=0.05, amsgrad=True), P.Rosenbrock(), 200, device="cuda", dtype=dtype)
+    assert c.passed and c.device == "cuda", c.verdict
+
+
+def test_cli_verify_passes_and_prints_every_method():
+    out = subprocess.run([sys.executable, "-m", "lrcourse", "verify", "--device", "cpu", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    names = {r["method"] for r in rows}
+    assert {c.__name__ for c in O.OPTIMIZERS} <= names
+    assert {c.__name__ for c in S.SCHEDULES} <= names and "ReduceLROnPlateau" in names
+    assert all(r["passed"] and r["max_error"] <= r["tolerance"] for r in rows)
+    options = {(r["method"], r["options"]) for r in rows}
+    for needle in ["amsgrad", "nesterov", "centered", "momentum", "weight decay", "maximize", "decoupled"]:
+        assert any(needle in o for _, o in options), needle
+
+
+def test_cli_usage_errors():
+    out = subprocess.run([sys.executable, "-m", "lrcourse", "nope"], capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown command" in out.stderr
+    if not torch.cuda.is_available():
+        out = subprocess.run([sys.executable, "-m", "lrcourse", "verify", "--device", "cuda"],
+                             capture_output=True, text=True)
+        assert out.returncode == 2 and "no CUDA" in out.stderr
+
+
+def test_import_is_cheap():
+    code = "import sys, lrcourse, lrcourse.optimizers, lrcourse.schedules, lrcourse.runs; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
