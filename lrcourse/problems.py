@@ -323,3 +323,65 @@ def make_problem(name: str, **kwargs) -> Problem:
         return PROBLEMS[name](**kwargs)
     except KeyError:
         raise ValueError(f"unknown problem {name!r}; choose one of {sorted(PROBLEMS)}") from None
+
+
+# --------------------------------------------------------------------------- noise on any problem, contour grids
+class Noisy(Problem):
+    """Any problem with Gaussian gradient noise, as NoisyQuadratic adds it: grad + noise * N(0, I).
+
+    The noise of update t comes from a generator seeded with (seed, t), so every optimizer
+    (and the torch twin) sees the same gradient sequence.  The loss, ``x0``, ``x_star`` and
+    the contour grid are the wrapped problem's.
+    """
+
+    stochastic = True
+
+    def __init__(self, base: Problem, noise=1.0, seed=0):
+        if not float(noise) >= 0:
+            raise ValueError(f"noise must be >= 0, got {noise}")
+        self.base, self.noise, self.seed = base, float(noise), int(seed)
+        self.x0 = base.x0
+        self.name = f"{base.name} + noise {self.noise:g}"
+        if hasattr(base, "x_star"):
+            self.x_star = base.x_star
+        if hasattr(base, "val_loss"):
+            self.val_loss = base.val_loss
+
+    def loss(self, x):
+        return self.base.loss(x)
+
+    def grad(self, x, t=0):
+        g = self.base.grad(x, t)
+        xi = np.random.default_rng((self.seed, int(t))).standard_normal(np.shape(g))
+        return (g + self.noise * xi).astype(g.dtype)
+
+    def grid_loss(self, X, Y):
+        return self.base.grid_loss(X, Y)
+
+
+def plot_window(problem: Problem, spread=0.75, pad=0.5):
+    """(xmin, xmax, ymin, ymax): a square around the start x0 and the minimizer x_star (2-D)."""
+    x0 = np.asarray(problem.x0, dtype=np.float64)
+    if x0.size != 2:
+        raise NotImplementedError(f"{problem.name} is not a 2-D problem")
+    star = np.asarray(getattr(problem, "x_star", x0), dtype=np.float64)
+    center = (x0 + star) / 2
+    half = float(np.max(np.abs(x0 - star))) * spread + pad
+    return center[0] - half, center[0] + half, center[1] - half, center[1] + half
+
+
+def contour_grid(problem: Problem, n=121, window=None):
+    """(X, Y, Z) for a contour plot of a 2-D problem: an n x n mesh over ``plot_window``."""
+    xmin, xmax, ymin, ymax = plot_window(problem) if window is None else window
+    X, Y = np.meshgrid(np.linspace(xmin, xmax, n), np.linspace(ymin, ymax, n))
+    return X, Y, problem.grid_loss(X, Y)
+
+
+def contour_levels(Z, n=14):
+    """Contour levels crowded towards the minimum (quantiles of Z at squared spacings)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    levels = np.unique(np.quantile(Z[np.isfinite(Z)], np.linspace(0.0, 1.0, n + 2)[1:-1] ** 2))
+    return levels if levels.size else np.array([0.0])
+
+
+__all__ += ["Noisy", "plot_window", "contour_grid", "contour_levels"]

@@ -414,6 +414,24 @@ def test_pure_and_dtype_preserving(cfg, dtype, rng):
         opt.lr = 1.0
 
 
+@pytest.mark.parametrize("cfg", CONFIGS, ids=CONFIG_IDS)
+def test_numpy_scalar_hyperparameters_keep_float32(cfg, rng):
+    """Hyperparameters given as np.float64 scalars are stored as Python floats, so they cannot
+    upcast float32 arrays (NumPy 2 makes float32_array * np.float64(x) a float64 array)."""
+    cls, kw = cfg
+    np_kw = {k: (np.float64(v) if type(v) is float else v) for k, v in kw.items()}
+    np_kw["lr"] = np.float64(kw.get("lr", 0.5))
+    opt = cls(**np_kw)
+    for f in dataclasses.fields(opt):
+        v = getattr(opt, f.name)
+        assert type(v) in (float, bool, tuple), f"{f.name} stored as {type(v)}"
+    p = rng.standard_normal(5).astype(np.float32)
+    state = opt.init(p)
+    for _ in range(2):
+        p, state = opt.step(p, np.ones(5, np.float32), state, lr=np.float64(0.01))
+    assert p.dtype == np.float32 and all(a.dtype == np.float32 for a in _arrays_of(state))
+
+
 @pytest.mark.parametrize("shape", [(), (7,), (2, 3, 4)], ids=["0d", "1d", "3d"])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=CONFIG_IDS)
 def test_any_shape(cfg, shape, rng):

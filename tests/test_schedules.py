@@ -24,22 +24,35 @@ from lrcourse.schedules import (
 RTOL = 1e-12
 
 
-def torch_scheduler(optimizer, sched):
-    """The torch twin of one of our schedules, on `optimizer` (SequentialLR: its children's twins)."""
+# The keyword arguments each case was built with, so its torch twin can be built from them directly
+# (not only from our own torch_kwargs(), which would hide a field our constructor mangled).
+RAW: dict = {}
+
+
+def mk(cls, *args, **kw):
+    sched = cls(*args, **kw)
+    RAW[id(sched)] = kw
+    return sched
+
+
+def torch_scheduler(optimizer, sched, raw: bool = False):
+    """The torch twin of one of our schedules, on `optimizer` (SequentialLR: its children's twins).
+    raw=True builds it from the arguments the case was constructed with, else from sched.torch_kwargs()."""
     if isinstance(sched, SequentialLR):
-        children = [torch_scheduler(optimizer, c) for c in sched.schedulers]
-        return torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers=children,
-                                                     milestones=list(sched.milestones))
-    return getattr(torch.optim.lr_scheduler, type(sched).__name__)(optimizer, **sched.torch_kwargs())
+        children = [torch_scheduler(optimizer, c, raw) for c in sched.schedulers]
+        milestones = RAW[id(sched)]["milestones"] if raw else sched.milestones
+        return torch.optim.lr_scheduler.SequentialLR(optimizer, schedulers=children, milestones=list(milestones))
+    kwargs = RAW[id(sched)] if raw else sched.torch_kwargs()
+    return getattr(torch.optim.lr_scheduler, type(sched).__name__)(optimizer, **kwargs)
 
 
-def torch_lrs(sched, n: int) -> np.ndarray:
+def torch_lrs(sched, n: int, raw: bool = False) -> np.ndarray:
     """The LR of updates 0 .. n-1 according to torch, read before each optimizer.step()."""
     p = torch.zeros(1, requires_grad=True)
     opt = torch.optim.SGD([p], lr=sched.lr)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "scheduler.step() before optimizer.step()" would be a bug here
-        ts = torch_scheduler(opt, sched)
+        ts = torch_scheduler(opt, sched, raw)
         out = []
         for _ in range(n):
             out.append(opt.param_groups[0]["lr"])
@@ -48,46 +61,43 @@ def torch_lrs(sched, n: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def warm_then_cosine(lr=0.1):
-    return SequentialLR(schedulers=(LinearLR(lr, start_factor=0.1, total_iters=5),
-                                    CosineAnnealingLR(lr, T_max=20)), milestones=(5,))
-
-
 # (schedule, its length T); every case runs for at least 3 T updates
 CASES = {
-    "ConstantLR-default": (ConstantLR(0.1), 5),
-    "ConstantLR": (ConstantLR(0.1, factor=0.5, total_iters=4), 4),
-    "ConstantLR-factor1": (ConstantLR(0.3, factor=1.0, total_iters=3), 3),
-    "StepLR": (StepLR(0.1, step_size=3, gamma=0.5), 3 * 4),
-    "StepLR-default-gamma": (StepLR(1.0, step_size=7), 7 * 3),
-    "StepLR-1": (StepLR(0.1, step_size=1, gamma=0.9), 10),
-    "MultiStepLR": (MultiStepLR(0.1, milestones=(3, 7, 12), gamma=0.5), 12),
-    "MultiStepLR-repeated": (MultiStepLR(0.1, milestones=(2, 5, 5, 9, 9, 9), gamma=0.5), 9),
-    "MultiStepLR-unsorted": (MultiStepLR(0.2, milestones=(9, 2, 5)), 9),
-    "MultiStepLR-at-0": (MultiStepLR(0.2, milestones=(0, 4), gamma=0.3), 4),
-    "ExponentialLR": (ExponentialLR(0.1, gamma=0.9), 30),
-    "ExponentialLR-slow": (ExponentialLR(0.5, gamma=0.999), 100),
-    "CosineAnnealingLR": (CosineAnnealingLR(0.1, T_max=10), 10),
-    "CosineAnnealingLR-eta_min": (CosineAnnealingLR(0.1, T_max=7, eta_min=0.01), 7),
-    "CosineAnnealingLR-T1": (CosineAnnealingLR(0.1, T_max=1), 4),
-    "CosineAnnealingLR-long": (CosineAnnealingLR(1.0, T_max=100, eta_min=1e-3), 100),
-    "LinearLR-default": (LinearLR(0.1), 5),
-    "LinearLR-warmup": (LinearLR(0.1, start_factor=0.1, end_factor=1.0, total_iters=10), 10),
-    "LinearLR-decay": (LinearLR(0.1, start_factor=1.0, end_factor=0.1, total_iters=8), 8),
-    "LinearLR-to-zero": (LinearLR(0.1, start_factor=0.5, end_factor=0.0, total_iters=6), 6),
-    "LambdaLR-warmup": (LambdaLR(0.1, lr_lambda=lambda e: min(e / 10, 1)), 10),
-    "LambdaLR-exp": (LambdaLR(0.1, lr_lambda=lambda e: 0.95 ** e), 20),
-    "SequentialLR-warmup-cosine": (warm_then_cosine(), 25),
-    "SequentialLR-3-stages": (SequentialLR(
-        schedulers=(LinearLR(0.2, start_factor=0.25, total_iters=4), ConstantLR(0.2, factor=0.5, total_iters=6),
-                    CosineAnnealingLR(0.2, T_max=10, eta_min=0.02)), milestones=(4, 10)), 20),
-    "SequentialLR-constant-exponential": (SequentialLR(
-        schedulers=(ConstantLR(0.1, factor=0.1, total_iters=3), ExponentialLR(0.1, gamma=0.9)),
-        milestones=(3,)), 20),
-    "SequentialLR-step-multistep": (SequentialLR(
-        schedulers=(StepLR(0.1, step_size=2, gamma=0.5), MultiStepLR(0.1, milestones=(3, 3, 6))),
-        milestones=(5,)), 11),
-    "SequentialLR-one": (SequentialLR(schedulers=(ExponentialLR(0.1, gamma=0.8),), milestones=()), 10),
+    "ConstantLR-default": (mk(ConstantLR, 0.1), 5),
+    "ConstantLR": (mk(ConstantLR, 0.1, factor=0.5, total_iters=4), 4),
+    "ConstantLR-factor1": (mk(ConstantLR, 0.3, factor=1.0, total_iters=3), 3),
+    "StepLR": (mk(StepLR, 0.1, step_size=3, gamma=0.5), 3 * 4),
+    "StepLR-default-gamma": (mk(StepLR, 1.0, step_size=7), 7 * 3),
+    "StepLR-1": (mk(StepLR, 0.1, step_size=1, gamma=0.9), 10),
+    "MultiStepLR": (mk(MultiStepLR, 0.1, milestones=[3, 7, 12], gamma=0.5), 12),
+    "MultiStepLR-repeated": (mk(MultiStepLR, 0.1, milestones=[2, 5, 5, 9, 9, 9], gamma=0.5), 9),
+    "MultiStepLR-unsorted": (mk(MultiStepLR, 0.2, milestones=[9, 2, 5]), 9),
+    "MultiStepLR-at-0": (mk(MultiStepLR, 0.2, milestones=[0, 4], gamma=0.3), 4),
+    "ExponentialLR": (mk(ExponentialLR, 0.1, gamma=0.9), 30),
+    "ExponentialLR-slow": (mk(ExponentialLR, 0.5, gamma=0.999), 100),
+    "CosineAnnealingLR": (mk(CosineAnnealingLR, 0.1, T_max=10), 10),
+    "CosineAnnealingLR-eta_min": (mk(CosineAnnealingLR, 0.1, T_max=7, eta_min=0.01), 7),
+    "CosineAnnealingLR-T1": (mk(CosineAnnealingLR, 0.1, T_max=1), 4),
+    "CosineAnnealingLR-long": (mk(CosineAnnealingLR, 1.0, T_max=100, eta_min=1e-3), 100),
+    "LinearLR-default": (mk(LinearLR, 0.1), 5),
+    "LinearLR-warmup": (mk(LinearLR, 0.1, start_factor=0.1, end_factor=1.0, total_iters=10), 10),
+    "LinearLR-decay": (mk(LinearLR, 0.1, start_factor=1.0, end_factor=0.1, total_iters=8), 8),
+    "LinearLR-to-zero": (mk(LinearLR, 0.1, start_factor=0.5, end_factor=0.0, total_iters=6), 6),
+    "LambdaLR-warmup": (mk(LambdaLR, 0.1, lr_lambda=lambda e: min(e / 10, 1)), 10),
+    "LambdaLR-exp": (mk(LambdaLR, 0.1, lr_lambda=lambda e: 0.95 ** e), 20),
+    "SequentialLR-warmup-cosine": (mk(SequentialLR, schedulers=(
+        mk(LinearLR, 0.1, start_factor=0.1, total_iters=5), mk(CosineAnnealingLR, 0.1, T_max=20)),
+        milestones=[5]), 25),
+    "SequentialLR-3-stages": (mk(SequentialLR, schedulers=(
+        mk(LinearLR, 0.2, start_factor=0.25, total_iters=4), mk(ConstantLR, 0.2, factor=0.5, total_iters=6),
+        mk(CosineAnnealingLR, 0.2, T_max=10, eta_min=0.02)), milestones=[4, 10]), 20),
+    "SequentialLR-constant-exponential": (mk(SequentialLR, schedulers=(
+        mk(ConstantLR, 0.1, factor=0.1, total_iters=3), mk(ExponentialLR, 0.1, gamma=0.9)),
+        milestones=[3]), 20),
+    "SequentialLR-step-multistep": (mk(SequentialLR, schedulers=(
+        mk(StepLR, 0.1, step_size=2, gamma=0.5), mk(MultiStepLR, 0.1, milestones=[3, 3, 6])),
+        milestones=[5]), 11),
+    "SequentialLR-one": (mk(SequentialLR, schedulers=(mk(ExponentialLR, 0.1, gamma=0.8),), milestones=[]), 10),
 }
 
 
@@ -104,7 +114,9 @@ def test_every_core_schedule_is_covered():
 def test_matches_torch(name):
     sched, T = CASES[name]
     n = 3 * T + 5
-    expected = torch_lrs(sched, n)
+    expected = torch_lrs(sched, n, raw=True)  # torch built from the arguments we were given
+    # the documented twin, built from sched.torch_kwargs(), is the same scheduler
+    np.testing.assert_array_equal(torch_lrs(sched, n), expected)
     got = sched(np.arange(n))
     assert got.dtype == np.float64 and got.shape == (n,)
     np.testing.assert_allclose(got, expected, rtol=RTOL, atol=1e-12 * sched.lr)
@@ -242,6 +254,7 @@ PLATEAU_CONFIGS = {
     "min_lr": dict(patience=1, factor=0.1, min_lr=1e-3),
     "min_lr-eps": dict(patience=0, factor=0.5, min_lr=0.009, eps=1e-3),  # eps leaves lr just above min_lr
     "big-eps": dict(patience=0, eps=1.0),  # no cut is ever larger than eps
+    "eps-equals-cut": dict(patience=0, factor=0.5, eps=0.05),  # 0.1 - 0.05 == eps exactly: not cut
     "threshold0": dict(threshold=0.0, patience=3),
     "max-rel-big": dict(mode="max", threshold=0.5, patience=1, factor=0.7),
     "factor0": dict(factor=0.0, patience=2),

@@ -1,0 +1,236 @@
+"""Instant feedback inside the exercise notebooks: ``check(MyAdam)``.
+
+``check`` runs the learner's class or function on the exercise's public cases plus fresh
+random ones, step by step, against the lrcourse reference *and* torch, and
+
+* on success prints what was verified (one line);
+* on a difference prints the first case, step and state field that differ, both values,
+  and a hint when the learner's output matches a known mistake (eps inside the square
+  root, no bias correction, off-by-one schedule indexing, ...), then raises ``CheckFailed``;
+* flags code that the grader would refuse under the from-scratch rule (torch, lrcourse's
+  step via ``super()``, ``getattr``, ...), so nobody is surprised by a zero.
+
+The grader (``python -m lrcourse grade``) uses the same questions and hints but runs the
+code in an isolated process on hidden cases; nothing here is used for grading.
+"""
+from __future__ import annotations
+
+import ast
+import linecache
+import textwrap
+
+import numpy as np
+
+from . import _grader_child as runner
+from . import grader_spec as spec
+
+__all__ = ["check", "CheckFailed"]
+
+
+class CheckFailed(AssertionError):
+    """The learner's code differs from the reference (details printed above it)."""
+
+
+def _question_for(obj, question):
+    if question is not None:
+        return spec.question(question) if "/" in question else spec.find_target(question)
+    name = getattr(obj, "__name__", None)
+    try:
+        return spec.find_target(name)
+    except KeyError:
+        raise ValueError(f"check() does not know an exercise about {name!r}; "
+                         f"pass question='NN_topic/qK'") from None
+
+
+# --------------------------------------------------------------------------- source & rules
+def _source_of(obj) -> str | None:
+    """The learner's definition of ``obj`` (a class or function) from its cell, if available."""
+    codes = []
+    if isinstance(obj, type):
+        codes = [v.__code__ for v in vars(obj).values() if hasattr(v, "__code__")]
+    elif hasattr(obj, "__code__"):
+        codes = [obj.__code__]
+    for code in codes:
+        text = "".join(linecache.getlines(code.co_filename))
+        if not text:
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            if (isinstance(node, (ast.ClassDef, ast.FunctionDef)) and node.name == obj.__name__
+                    and start <= code.co_firstlineno <= node.end_lineno):
+                lines = text.split("\n")
+                start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+                return textwrap.dedent("\n".join(lines[start - 1:node.end_lineno]))
+    return None
+
+
+def _rule_problems(obj, q) -> list[str]:
+    from .grader import static_problems
+
+    source = _source_of(obj)
+    return [] if source is None else static_problems(source, q)
+
+
+# --------------------------------------------------------------------------- torch twins
+def _torch_output(q, case):
+    """torch's output on a case, in the runner's format; None where torch has no twin."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    from . import runs
+
+    if q.kind == "optimizer":
+        ref = q.reference(**case["hyper"])
+        p = torch.tensor(case["params"], dtype=torch.float64, requires_grad=True)
+        topt = runs.torch_optimizer(ref, p)
+        out, lrs = [], case.get("lrs")
+        for k, g in enumerate(case["grads"]):
+            if lrs is not None:
+                for group in topt.param_groups:
+                    group["lr"] = lrs[k]
+            p.grad = torch.tensor(g, dtype=torch.float64)
+            topt.step()
+            row = {"params": p.detach().numpy().tolist()}
+            st = topt.state[p]
+            for f in q.fields:
+                v = st.get(f)
+                row[f] = None if v is None else runner._plain(v.detach().numpy() if hasattr(v, "detach") else v)
+            out.append(row)
+        return out
+    if q.kind == "plateau":
+        hyper = dict(case["hyper"])
+        lr = hyper.pop("lr")
+        p = torch.zeros(1, requires_grad=True)
+        topt = torch.optim.SGD([p], lr=lr)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **hyper)
+        out = []
+        for m in case["metrics"]:
+            sched.step(m)
+            out.append({"lr": float(topt.param_groups[0]["lr"]), "best": float(sched.best),
+                        "num_bad_epochs": int(sched.num_bad_epochs), "cooldown_counter": int(sched.cooldown_counter),
+                        "last_epoch": int(sched.last_epoch)})
+        return out
+    if q.kind == "schedule" and q.schedule is not None and not case.get("t0"):
+        sched = q.schedule(case["kwargs"])
+        p = torch.zeros(1, requires_grad=True)
+        topt = torch.optim.SGD([p], lr=sched.lr)
+        tsched = runs.torch_scheduler(sched, topt)
+        out = []
+        for _ in range(case["steps"]):
+            out.append(float(topt.param_groups[0]["lr"]))
+            p.grad = torch.zeros(1)
+            topt.step()
+            tsched.step()
+        return out
+    return None
+
+
+def _torch_name(q) -> str | None:
+    if q.kind == "optimizer":
+        return f"torch.optim.{q.base}"
+    if q.kind == "plateau":
+        return "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    if q.kind == "schedule" and q.schedule is not None:
+        return "torch.optim.lr_scheduler." + type(q.schedule(_example_kwargs(q))).__name__
+    return None
+
+
+def _example_kwargs(q):
+    return spec.draw_cases(q, spec.public_rng(q), 1)[0]["kwargs"]
+
+
+# --------------------------------------------------------------------------- reporting
+def _fmt(value) -> str:
+    if value is None:
+        return "None"
+    try:
+        return np.array2string(np.asarray(value, dtype=np.float64), precision=8, threshold=12)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _describe_case(q, case) -> str:
+    if q.kind in ("optimizer", "plateau"):
+        hyper = ", ".join(f"{k}={v!r}" for k, v in case["hyper"].items())
+        more = ""
+        if q.kind == "optimizer":
+            more = f"; params0={_fmt(case['params'])}" + ("; lr= passed to step (a schedule)" if "lrs" in case else "")
+        return f"{q.base}({hyper}){more}"
+    kwargs = ", ".join(f"{k}={_fmt(v) if isinstance(v, list) else repr(v)}" for k, v in case["kwargs"].items())
+    return f"{q.target}({'t, ' if q.kind == 'schedule' else ''}{kwargs})"
+
+
+def _where(q, case, diff) -> str:
+    if q.kind == "schedule":
+        return f"t = {diff.step + case.get('t0', 0)}"
+    if q.kind == "plateau":
+        return f"epoch {diff.step} (after metric {case['metrics'][diff.step]!r}), field {diff.field}"
+    return diff.where()
+
+
+def _failure(q, k, case, diff, against, hints) -> str:
+    lines = [f"✗ {q.what} differs from {against} on case {k + 1}: {_describe_case(q, case)}",
+             f"  first difference at {_where(q, case, diff)}:",
+             f"    yours    {_fmt(diff.yours)}",
+             f"    expected {_fmt(diff.expected)}"]
+    for h in hints[:2]:
+        lines.append(f"  hint — looks like {h.name}: {h.hint}")
+    return "\n".join(lines)
+
+
+def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = True, seed=None) -> None:
+    """Check a learner's class/function against the reference and torch; print the verdict.
+
+    ``question`` is "NN_topic/qK" or the target's name (default: ``obj.__name__``).
+    ``cases`` cases in all: the public ones plus fresh random ones (``seed`` fixes those).
+    Raises ``CheckFailed`` with the first difference, ``NotImplementedError`` if the code
+    is still a stub.
+    """
+    q = _question_for(obj, question)
+    problems = _rule_problems(obj, q)
+    if problems:
+        print(f"✗ {q.what} would score 0 when graded (the from-scratch rule):")
+        for p in problems:
+            print(f"  {p}")
+        raise CheckFailed(f"{q.what} breaks the rules of graded code: {problems[0]}")
+    public = spec.draw_cases(q, spec.public_rng(q), q.public)
+    fresh = spec.draw_cases(q, np.random.default_rng(seed), max(0, cases - len(public)))
+    torch_name = _torch_name(q) if use_torch else None
+    for k, case in enumerate(public + fresh):
+        try:
+            with np.errstate(all="ignore"):
+                out = runner.run_case(q.kind, obj, case, q.fields)
+        except NotImplementedError as exc:
+            raise NotImplementedError(f"{q.what} is not written yet ({exc}): write it in the cell above, "
+                                      "then run this cell again") from None
+        except Exception as exc:
+            print(f"✗ {q.what} raised {type(exc).__name__} on case {k + 1}: {_describe_case(q, case)}")
+            raise CheckFailed(f"{q.what} raised {type(exc).__name__}: {exc}") from exc
+        expected = spec.expected_output(q, case)
+        diff = spec.compare_output(q, out, expected, case)
+        if diff is not None:
+            hints = spec.matching_mistakes(q, case, out, diff)
+            print(_failure(q, k, case, diff, "the reference (lrcourse)", hints))
+            raise CheckFailed(f"{q.what}: first difference on case {k + 1} at {_where(q, case, diff)}")
+        if torch_name is not None:
+            theirs = _torch_output(q, case)
+            if theirs is not None:
+                diff = spec.compare_output(q, out, theirs, case)
+                if diff is not None:
+                    print(_failure(q, k, case, diff, torch_name, []))
+                    print("  (your code matches lrcourse but not torch: please report this as a course bug)")
+                    raise CheckFailed(f"{q.what}: differs from {torch_name} on case {k + 1}")
+    n = len(public) + len(fresh)
+    against = "lrcourse" + (f" and {torch_name}" if torch_name else "")
+    if q.kind == "optimizer":
+        what = f"× {len(public[0]['grads'])} steps (params, update, {', '.join(q.fields) or 'no state'})"
+    elif q.kind == "plateau":
+        what = f"× {len(public[0]['metrics'])} epochs ({', '.join(q.fields)})"
+    else:
+        what = "(the LR of every update)" if q.kind == "schedule" else "(the returned value)"
+    print(f"✓ {q.what} matches {against} on {n} cases {what} to {q.tol:.0e} relative")

@@ -1,0 +1,734 @@
+"""The autograder: ``python -m lrcourse grade SUBMISSION.ipynb ... --out DIR``.
+
+Trust boundary: this process (the grader) never executes a line a student wrote.  For
+each submission it
+
+1. reads the notebook as JSON and extracts, statically, the definitions each question
+   grades (the target class/function plus the top-level helpers it refers to);
+2. checks that code's syntax tree for the from-scratch rule (``static_problems``):
+   imports other than numpy/math, torch/lrcourse names, ``super().step``, the library
+   classes used other than as a base, introspection (dunders, getattr, eval, open, ...);
+3. runs each question in its own child process (``_grader_child.py``) — fresh temporary
+   directory, scrubbed environment, unprivileged user when run as root, resource limits,
+   wall-clock timeout, whole process group killed afterwards — on public cases plus
+   hidden cases drawn from ``os.urandom`` for this run;
+4. accepts back JSON numbers and lists only, type-checks them, and compares them here
+   with the reference outputs computed here.  Nothing a child writes is unpickled,
+   evaluated or believed beyond being compared.
+
+Outputs: ``DIR/<submission>/results.json`` in Gradescope's schema and ``DIR/grades.csv``,
+one row per submission, always — a crash, a hang or a malformed notebook costs the
+affected questions and is explained in the row's message.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import concurrent.futures as cf
+import csv
+import dataclasses
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+
+__all__ = ["main", "gradescope_main", "grade_paths", "static_problems", "extract_source", "GradingRun"]
+
+CHILD = pathlib.Path(__file__).with_name("_grader_child.py")
+PROVIDED = frozenset({"np", "numpy", "math", "optimizers", "schedules"})  # the child supplies these names
+MAX_NOTEBOOK_BYTES = 20 * 2**20
+MAX_RESULT_BYTES = 16 * 2**20
+ALLOWED_IMPORTS = frozenset({"numpy", "math", "cmath", "functools", "itertools", "operator"})
+FORBIDDEN_NAMES = frozenset(
+    "exec eval compile open globals locals vars getattr setattr delattr dir breakpoint input help exit quit "
+    "memoryview torch lrcourse runs problems widgets feedback grader importlib sys os subprocess builtins "
+    "ctypes pickle marshal shutil pathlib io socket signal resource gc inspect".split())
+FORBIDDEN_ATTRS = frozenset(
+    "sys os subprocess builtins modules importlib load loads save savez savez_compressed savetxt loadtxt "
+    "genfromtxt fromfile tofile fromregex dump dumps memmap ctypes ctypeslib f2py distutils testing lib "
+    "DataSource open system popen gi_frame gi_code f_back f_globals f_locals f_builtins f_code tb_frame "
+    "tb_next cr_frame ag_frame co_code".split())
+ALLOWED_DUNDERS = frozenset({"__init__", "__post_init__"})
+
+
+# --------------------------------------------------------------------------- extraction
+def notebook_cells(path: pathlib.Path) -> tuple[list[str], dict]:
+    """The code cells' sources and the notebook metadata; raises ValueError if unreadable."""
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
+    try:
+        nb = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"not a notebook (invalid JSON: {exc})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise ValueError("not a notebook (no list of cells)")
+    sources = []
+    for cell in nb["cells"]:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            if isinstance(src, list):
+                src = "".join(s for s in src if isinstance(s, str))
+            if isinstance(src, str):
+                sources.append(src)
+    meta = nb.get("metadata") if isinstance(nb.get("metadata"), dict) else {}
+    return sources, meta
+
+
+def _python_only(src: str) -> str | None:
+    """A cell's source with IPython-only lines blanked; None for cell magics."""
+    if src.lstrip().startswith("%%"):
+        return None
+    lines = src.split("\n")
+    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
+
+
+def _defined_names(stmt) -> list[str]:
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [stmt.name]
+    if isinstance(stmt, ast.Assign):
+        names = []
+        for t in stmt.targets:
+            elts = t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t]
+            names += [e.id for e in elts if isinstance(e, ast.Name)]
+        return names
+    if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+        return [stmt.target.id]
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).partition(".")[0] for a in stmt.names if a.name != "*"]
+    return []
+
+
+@dataclasses.dataclass
+class _Def:
+    order: tuple
+    names: list
+    source: str
+    node: ast.AST
+
+
+def _definitions(sources: list[str]) -> tuple[dict, list[str]]:
+    """name -> the last top-level statement that binds it; plus notes on unparsable cells."""
+    defs, notes = {}, []
+    for i, raw in enumerate(sources):
+        src = _python_only(raw)
+        if src is None:
+            continue
+        try:
+            tree = ast.parse(src)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+            msg = getattr(exc, "msg", type(exc).__name__)
+            notes.append(f"code cell {i + 1} has a syntax error ({msg}, line {getattr(exc, 'lineno', '?')})")
+            for m in re.finditer(r"^(?:class|def)\s+([A-Za-z_]\w*)", src, re.M):
+                defs[m.group(1)] = None  # defined in a cell that cannot run
+            continue
+        lines = src.split("\n")
+        for stmt in tree.body:
+            names = _defined_names(stmt)
+            if not names:
+                continue
+            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+            text = "\n".join(lines[start - 1:stmt.end_lineno])
+            d = _Def((i, start), names, text, stmt)
+            for n in names:
+                defs[n] = d
+    return defs, notes
+
+
+def extract_source(sources: list[str], target: str) -> tuple[str | None, str | None]:
+    """The graded code for ``target``: its definition and the top-level ones it refers to.
+
+    Returns (source, None) or (None, why-not).  Names the child provides (np, math,
+    optimizers, schedules) are never taken from the notebook.
+    """
+    defs, notes = _definitions(sources)
+    if target not in defs:
+        return None, f"{target} is not defined in the notebook" + (f" ({'; '.join(notes)})" if notes else "")
+    if defs[target] is None:
+        return None, f"the cell that defines {target} has a syntax error"
+    todo, chosen = [defs[target]], {}
+    while todo:
+        d = todo.pop()
+        if id(d) in chosen:
+            continue
+        chosen[id(d)] = d
+        for node in ast.walk(d.node):
+            if isinstance(node, ast.Name) and node.id in defs and node.id not in PROVIDED:
+                dep = defs[node.id]
+                if dep is None:
+                    return None, f"{target} needs {node.id}, whose cell has a syntax error"
+                todo.append(dep)
+    parts = sorted(chosen.values(), key=lambda d: d.order)
+    return "\n\n".join(p.source for p in parts) + "\n", None
+
+
+# --------------------------------------------------------------------------- the from-scratch rule
+def _library_class(base: str | None):
+    if base is None:
+        return None
+    from . import optimizers, schedules
+    return getattr(optimizers, base, None) or getattr(schedules, base, None)
+
+
+def _library_names() -> set:
+    from . import optimizers, schedules
+    return {n for n in dir(optimizers) + dir(schedules) if n[:1].isupper() and not n.endswith("State")}
+
+
+def static_problems(source: str, q=None) -> list[str]:
+    """Reasons, one per line of offence, why ``source`` breaks the rules of graded code.
+
+    Graded code may use numpy and math (plus functools/itertools/operator) and the
+    library classes as *bases* only.  It may not reach torch or lrcourse, call the
+    library's step (``super().step``, ``optimizers.Adam.step``), use the library base's
+    private helpers (``self._grad``), or use introspection/dynamic code (dunder names,
+    getattr, eval/exec/compile, open, ...).  A second, runtime layer in the child enforces
+    the same; this one gives the learner a precise message.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        return [f"the graded code does not parse: {getattr(exc, 'msg', exc)}"]
+    problems = []
+    base_cls = _library_class(getattr(q, "base", None))
+    helpers = {n for n in dir(base_cls) if n.startswith("_") and not n.startswith("__")} if base_cls else set()
+    library = _library_names()
+    base_positions = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for b in node.bases:
+                base_positions.update(id(n) for n in ast.walk(b))
+
+    def bad(node, why):
+        problems.append(f"line {getattr(node, 'lineno', '?')}: {why}")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.partition(".")[0] not in ALLOWED_IMPORTS:
+                    bad(node, f"imports {a.name} (graded code may import only {', '.join(sorted(ALLOWED_IMPORTS))})")
+        elif isinstance(node, ast.ImportFrom):
+            if node.level or (node.module or "").partition(".")[0] not in ALLOWED_IMPORTS:
+                bad(node, f"imports from {node.module or '.'} (graded code may import only numpy and math)")
+        elif isinstance(node, ast.Name):
+            if node.id in FORBIDDEN_NAMES:
+                bad(node, f"uses {node.id}, which graded code may not use")
+            elif node.id.startswith("__"):
+                bad(node, f"uses the special name {node.id}")
+        elif isinstance(node, ast.Attribute):
+            attr, owner = node.attr, node.value
+            if attr.startswith("__") and attr not in ALLOWED_DUNDERS:
+                bad(node, f"uses the special attribute .{attr}")
+            elif attr in FORBIDDEN_ATTRS:
+                bad(node, f"uses .{attr}, which graded code may not use")
+            elif attr.startswith("_") and not attr.startswith("__"):
+                if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
+                    bad(node, f"uses the private attribute .{attr}")
+                elif attr in helpers:
+                    bad(node, f"uses self.{attr}, a helper of the library's {q.base}: write that part yourself")
+            if (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "super"
+                    and attr not in ALLOWED_DUNDERS):
+                bad(node, f"calls super().{attr}: that hands the work to the library's implementation")
+            if (isinstance(owner, ast.Name) and owner.id in ("optimizers", "schedules") and attr in library
+                    and id(node) not in base_positions):
+                bad(node, f"uses {owner.id}.{attr} other than as the base class: that is the reference "
+                          "implementation, which graded code may not call")
+    if q is not None and q.kind in ("optimizer", "plateau"):
+        cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == q.target), None)
+        if cls is not None and not any(isinstance(n, ast.FunctionDef) and n.name == "step" for n in cls.body):
+            problems.append(f"{q.target} does not define step")
+    return problems
+
+
+# --------------------------------------------------------------------------- one grading run
+class GradingRun:
+    """Cases and expected outputs for one run: public cases + hidden ones from a fresh seed."""
+
+    def __init__(self, seed: int | None = None):
+        self.seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed)
+        self._cache, self._lock = {}, threading.Lock()
+
+    def question_data(self, q):
+        """(cases, expected outputs, number of public cases), computed once per run."""
+        import numpy as np
+
+        from . import grader_spec as spec
+        with self._lock:
+            if q.key not in self._cache:
+                public = spec.draw_cases(q, spec.public_rng(q), q.public)
+                hidden = spec.draw_cases(q, np.random.default_rng([self.seed, zlib.crc32(q.key.encode())]), q.hidden)
+                cases = public + hidden
+                self._cache[q.key] = (cases, [spec.expected_output(q, c) for c in cases], len(public))
+            return self._cache[q.key]
+
+
+# --------------------------------------------------------------------------- the sandbox
+@dataclasses.dataclass
+class Sandbox:
+    """How children are started: interpreter, user, site folder with numpy only, limits."""
+
+    python: str
+    site: str
+    child: str
+    workdir: str
+    user: int | None = None
+    group: int | None = None
+    timeout: float = 10.0
+    case_timeout: float = 3.0
+    memory: int = 2**30
+    warning: str | None = None
+
+    def limits(self) -> dict:
+        cpu = int(self.timeout) + 1
+        return {"RLIMIT_CPU": cpu, "RLIMIT_AS": self.memory, "RLIMIT_FSIZE": MAX_RESULT_BYTES,
+                "RLIMIT_NOFILE": 64, "RLIMIT_CORE": 0, "RLIMIT_NPROC": 64}
+
+
+def _scrubbed_env(home: str) -> dict:
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": home, "TMPDIR": home,
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def make_sandbox(timeout=10.0, drop_privileges=True) -> Sandbox:
+    """A private folder with the child script and a site folder that holds numpy alone."""
+    import numpy
+
+    work = tempfile.mkdtemp(prefix="lrcourse-grade-")
+    os.chmod(work, 0o755)
+    site = os.path.join(work, "site")
+    os.mkdir(site, 0o755)
+    np_dir = os.path.realpath(os.path.dirname(numpy.__file__))
+    os.symlink(np_dir, os.path.join(site, "numpy"))
+    libs = os.path.join(os.path.dirname(np_dir), "numpy.libs")
+    if os.path.isdir(libs):
+        os.symlink(libs, os.path.join(site, "numpy.libs"))
+    child = os.path.join(work, "child.py")
+    shutil.copyfile(CHILD, child)
+    os.chmod(child, 0o644)
+    box = Sandbox(sys.executable, site, child, work, timeout=float(timeout), case_timeout=min(3.0, float(timeout)))
+    if drop_privileges and hasattr(os, "geteuid") and os.geteuid() == 0:
+        _choose_unprivileged(box)
+    return box
+
+
+def _choose_unprivileged(box: Sandbox) -> None:
+    """Run children as nobody, with an interpreter that nobody can run (probed)."""
+    import pwd
+
+    try:
+        pw = pwd.getpwnam("nobody")
+    except KeyError:
+        box.warning = "no user 'nobody': children run as root (the other isolation layers still apply)"
+        return
+    v = sys.version_info
+    candidates = [sys.executable, getattr(sys, "_base_executable", ""), os.path.realpath(sys.executable),
+                  f"/usr/bin/python{v.major}.{v.minor}", f"/usr/local/bin/python{v.major}.{v.minor}"]
+    for py in dict.fromkeys(c for c in candidates if c and os.path.exists(c)):
+        try:
+            r = subprocess.run([py, "-I", "-S", "-B", box.child, box.site, "probe"], user=pw.pw_uid, group=pw.pw_gid,
+                               extra_groups=[], cwd=box.workdir, env=_scrubbed_env(box.workdir),
+                               capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if r.returncode == 0 and r.stdout.strip() == b"ok":
+            box.python, box.user, box.group = py, pw.pw_uid, pw.pw_gid
+            return
+    box.warning = ("no Python interpreter with numpy is usable by 'nobody' here: children run as root "
+                   "(the other isolation layers still apply)")
+
+
+@dataclasses.dataclass
+class ChildResult:
+    outputs: dict          # case index -> ("out", value) | ("error", message)
+    fatal: str | None      # a failure before any case ran
+    problem: str | None    # how the process ended, if abnormally
+    seconds: float
+
+
+def run_child(box: Sandbox, job: dict) -> ChildResult:
+    """Run one question's cases in a fresh, limited, unprivileged child and collect its lines."""
+    t0 = time.perf_counter()
+    priv = tempfile.mkdtemp(prefix="job-", dir=box.workdir)            # ours: 0700, never the child's
+    home = tempfile.mkdtemp(prefix="cwd-", dir=box.workdir)            # the child's empty cwd
+    os.chmod(home, 0o755)
+    try:
+        job_path, out_path, res_path = (os.path.join(priv, n) for n in ("job.json", "stdout", "results"))
+        with open(job_path, "w") as f:
+            json.dump(job, f)
+        res_fd = os.open(res_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        problem = None
+        try:
+            with open(job_path, "rb") as stdin, open(out_path, "wb") as stdout:
+                cmd = [box.python, "-I", "-S", "-B", box.child, box.site, str(res_fd), json.dumps(box.limits())]
+                kw = dict(user=box.user, group=box.group, extra_groups=[]) if box.user is not None else {}
+                proc = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=home,
+                                        env=_scrubbed_env(home), pass_fds=(res_fd,), close_fds=True,
+                                        start_new_session=True, **kw)
+                try:
+                    rc = proc.wait(timeout=box.timeout)
+                except subprocess.TimeoutExpired:
+                    rc = None
+                    problem = f"stopped after {box.timeout:g} s (time limit; an endless loop?)"
+                finally:
+                    _kill_group(proc)
+                if rc is not None and rc < 0:
+                    problem = f"the process was killed by signal {-rc} (a resource limit: CPU time or memory?)"
+                elif rc not in (None, 0):
+                    problem = f"the process exited with code {rc} (exit() or a crash in the graded code?)"
+        finally:
+            os.close(res_fd)
+        outputs, fatal = _read_results(res_path, len(job["cases"]))
+        if problem is None and fatal is None and len(outputs) < len(job["cases"]):
+            problem = "the process ended before reporting every case" + _tail(out_path)
+        return ChildResult(outputs, fatal, problem, time.perf_counter() - t0)
+    finally:
+        shutil.rmtree(priv, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _kill_group(proc) -> None:
+    try:
+        os.killpg(proc.pid, 9)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _tail(path, n=300) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - n))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    text = _printable(text.strip().splitlines()[-1] if text.strip() else "")
+    return f": {text}" if text else ""
+
+
+def _printable(text: str, limit=300) -> str:
+    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _read_results(path, n_cases) -> tuple[dict, str | None]:
+    """Parse the child's JSON lines; anything that is not well-formed is ignored."""
+    outputs, fatal = {}, None
+    with open(path, "rb") as f:
+        data = f.read(MAX_RESULT_BYTES)
+    for raw in data.split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            msg = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            continue
+        if not isinstance(msg, dict):
+            continue
+        if "fatal" in msg and fatal is None and not outputs:
+            fatal = _printable(msg["fatal"])
+            continue
+        case = msg.get("case")
+        if isinstance(case, bool) or not isinstance(case, int) or not 0 <= case < n_cases or case in outputs:
+            continue
+        if "out" in msg:
+            outputs[case] = ("out", msg["out"])
+        elif "error" in msg:
+            outputs[case] = ("error", _printable(msg["error"]))
+    return outputs, fatal
+
+
+# --------------------------------------------------------------------------- scoring
+@dataclasses.dataclass
+class QuestionResult:
+    key: str
+    title: str
+    score: float
+    max_score: float
+    passed: int
+    total: int
+    lines: list
+
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclasses.dataclass
+class SubmissionResult:
+    path: str
+    name: str
+    stem: str | None
+    questions: list
+    message: str
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(q.score for q in self.questions), 3)
+
+    @property
+    def max_score(self) -> float:
+        return sum(q.max_score for q in self.questions)
+
+
+def _fmt(value) -> str:
+    import numpy as np
+    try:
+        return np.array2string(np.asarray(value, dtype=np.float64), precision=6, threshold=12)
+    except (TypeError, ValueError):
+        return _printable(repr(value), 120)
+
+
+def _case_label(i, n_public) -> str:
+    return f"public case {i + 1}" if i < n_public else f"hidden case {i - n_public + 1}"
+
+
+def score_question(q, run: GradingRun, child: ChildResult | None, blocked: str | None) -> QuestionResult:
+    """Points for one question from the child's outputs; hidden cases are named, never shown."""
+    from . import grader_spec as spec
+
+    cases, expected, n_public = run.question_data(q)
+    head = f"{q.qid} — {q.title} ({q.what})"
+    if blocked or child is None or child.fatal:
+        why = blocked or (child.fatal if child else "not run")
+        if child and child.problem and not child.fatal:
+            why = child.problem
+        return QuestionResult(q.key, q.title, 0.0, q.points, 0, len(cases), [f"{head}: 0/{q.points:g}", f"  {why}"])
+    passed, lines = 0, []
+    for i, case in enumerate(cases):
+        label = _case_label(i, n_public)
+        got = child.outputs.get(i)
+        if got is None:
+            lines.append(f"  {label}: no result ({child.problem or 'the process stopped early'})")
+            continue
+        if got[0] == "error":
+            lines.append(f"  {label}: your code raised {got[1]}")
+            continue
+        bad = spec.validate_output(q, got[1])
+        if bad:
+            lines.append(f"  {label}: malformed output ({bad})")
+            continue
+        diff = spec.compare_output(q, got[1], expected[i], case)
+        if diff is None:
+            passed += 1
+            lines.append(f"  {label}: passed")
+            continue
+        hints = spec.matching_mistakes(q, case, got[1], diff)
+        if i < n_public:
+            msg = f"  {label}: differs at {diff.where()}: yours {_fmt(diff.yours)}, expected {_fmt(diff.expected)}"
+        else:
+            msg = f"  {label}: differs at {diff.where()}"
+        if hints:
+            msg += f"\n      looks like: {hints[0].name} — {hints[0].hint}"
+        lines.append(msg)
+    score = round(q.points * passed / len(cases), 3)
+    return QuestionResult(q.key, q.title, score, q.points, passed, len(cases),
+                          [f"{head}: {score:g}/{q.points:g} ({passed} of {len(cases)} cases)"] + lines)
+
+
+# --------------------------------------------------------------------------- submissions
+def detect_stem(path: pathlib.Path, meta: dict, sources: list[str], forced: str | None = None) -> str | None:
+    from .grader_spec import QUESTIONS
+    if forced:
+        return forced
+    tagged = meta.get("lrcourse", {}).get("stem") if isinstance(meta.get("lrcourse"), dict) else None
+    if tagged in QUESTIONS:
+        return tagged
+    for stem in QUESTIONS:
+        if stem in path.name:
+            return stem
+    m = re.search(r"(\d\d)_", path.name)
+    if m:
+        for stem in QUESTIONS:
+            if stem.startswith(m.group(1) + "_"):
+                return stem
+    text = "\n".join(sources)
+    best = max(QUESTIONS, key=lambda s: sum(bool(re.search(rf"\b(class|def)\s+{q.target}\b", text))
+                                            for q in QUESTIONS[s]))
+    return best if any(re.search(rf"\b(class|def)\s+{q.target}\b", text) for q in QUESTIONS[best]) else None
+
+
+@dataclasses.dataclass
+class _Prepared:
+    path: pathlib.Path
+    name: str
+    stem: str | None
+    jobs: dict           # question key -> child job, or a str saying why the question is not run
+    message: str
+
+
+def _prepare(path: pathlib.Path, name: str, forced_stem: str | None, run: GradingRun, skip_static: bool) -> _Prepared:
+    from .grader_spec import QUESTIONS
+    try:
+        sources, meta = notebook_cells(path)
+    except (OSError, ValueError) as exc:
+        return _Prepared(path, name, forced_stem, {}, f"could not read the submission: {exc}")
+    stem = detect_stem(path, meta, sources, forced_stem)
+    if stem not in QUESTIONS:
+        return _Prepared(path, name, None, {}, "could not tell which exercise notebook this is")
+    jobs = {}
+    for q in QUESTIONS[stem]:
+        source, why = extract_source(sources, q.target)
+        if source is None:
+            jobs[q.key] = why
+            continue
+        problems = [] if skip_static else static_problems(source, q)
+        if problems:
+            jobs[q.key] = "not graded — the from-scratch rule: " + "; ".join(problems[:5])
+            continue
+        cases, _, _ = run.question_data(q)
+        jobs[q.key] = {"kind": q.kind, "target": q.target, "base": q.base, "source": source,
+                       "cases": cases, "fields": list(q.fields)}
+    return _Prepared(path, name, stem, jobs, f"graded as {stem}")
+
+
+def _names_for(paths: list[pathlib.Path]) -> list[str]:
+    """A distinct, file-system-safe name per submission (its path, flattened)."""
+    resolved = [p.resolve() for p in paths]
+    common = os.path.commonpath([str(p.parent) for p in resolved]) if resolved else ""
+    names, seen = [], set()
+    for p in resolved:
+        rel = os.path.relpath(p, common)[: -len(p.suffix) or None]
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", rel.replace(os.sep, "__")).strip("._") or "submission"
+        name, k = base, 2
+        while name in seen:
+            name, k = f"{base}_{k}", k + 1
+        seen.add(name)
+        names.append(name)
+    return names
+
+
+def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem: str | None = None,
+                timeout: float = 10.0, sandbox: Sandbox | None = None, skip_static: bool = False,
+                drop_privileges: bool = True) -> list[SubmissionResult]:
+    """Grade notebooks; one SubmissionResult per path, in order, whatever happens.
+
+    ``skip_static`` exists for the tests (to show the runtime layer on its own).
+    """
+    from .grader_spec import question
+    paths = [pathlib.Path(p) for p in paths]
+    run = GradingRun(seed)
+    own_box = sandbox is None
+    box = sandbox or make_sandbox(timeout, drop_privileges)
+    if box.warning:
+        print(f"warning: {box.warning}", file=sys.stderr)
+    workers = workers or os.cpu_count() or 1
+    t0 = time.perf_counter()
+    try:
+        prepared = []
+        for p, name in zip(paths, _names_for(paths)):
+            try:
+                prepared.append(_prepare(p, name, stem, run, skip_static))
+            except Exception as exc:  # noqa: BLE001 — nothing is lost: the row says what went wrong
+                prepared.append(_Prepared(p, name, None, {}, f"internal grader error: {type(exc).__name__}: {exc}"))
+        tasks = [(i, key, job) for i, pr in enumerate(prepared) for key, job in pr.jobs.items() if isinstance(job, dict)]
+        children = {}
+        with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(run_child, box, job): (i, key) for i, key, job in tasks}
+            for fut in cf.as_completed(futures):
+                try:
+                    children[futures[fut]] = fut.result()
+                except Exception as exc:  # noqa: BLE001
+                    children[futures[fut]] = ChildResult({}, f"internal grader error: {exc}", None, 0.0)
+        results = []
+        for i, pr in enumerate(prepared):
+            qs = []
+            for key, job in pr.jobs.items():
+                q = question(key)
+                blocked = job if isinstance(job, str) else None
+                qs.append(score_question(q, run, children.get((i, key)), blocked))
+            secs = sum(c.seconds for (j, _), c in children.items() if j == i)
+            results.append(SubmissionResult(str(pr.path), pr.name, pr.stem, qs, pr.message, secs))
+        return results
+    finally:
+        if own_box:
+            shutil.rmtree(box.workdir, ignore_errors=True)
+        _ = time.perf_counter() - t0
+
+
+# --------------------------------------------------------------------------- reports
+def gradescope_json(res: SubmissionResult) -> dict:
+    tests = [{"name": f"{q.key}: {q.title}", "score": q.score, "max_score": q.max_score, "output": q.output(),
+              "status": "passed" if q.score >= q.max_score else "failed", "visibility": "visible"}
+             for q in res.questions]
+    summary = f"{res.message}. Score {res.score:g}/{res.max_score:g}."
+    return {"score": res.score, "output": summary, "tests": tests, "visibility": "visible",
+            "stdout_visibility": "hidden"}
+
+
+def write_reports(results: list[SubmissionResult], out: pathlib.Path) -> pathlib.Path:
+    out.mkdir(parents=True, exist_ok=True)
+    keys = []
+    for r in results:
+        for q in r.questions:
+            if q.key not in keys:
+                keys.append(q.key)
+    for r in results:
+        d = out / r.name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "results.json").write_text(json.dumps(gradescope_json(r), indent=1) + "\n")
+    csv_path = out / "grades.csv"
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["submission", "stem", "score", "max_score"] + keys + ["message"])
+        for r in results:
+            by_key = {q.key: q.score for q in r.questions}
+            problems = [f"{q.key}: {q.lines[1].strip()}" for q in r.questions if q.passed == 0 and len(q.lines) > 1]
+            msg = "; ".join([r.message] + problems)
+            w.writerow([r.path, r.stem or "", f"{r.score:g}", f"{r.max_score:g}"]
+                       + [f"{by_key[k]:g}" if k in by_key else "" for k in keys] + [_printable(msg, 1000)])
+    return csv_path
+
+
+def _collect(args_paths) -> list[pathlib.Path]:
+    paths = []
+    for p in map(pathlib.Path, args_paths):
+        if p.is_dir():
+            paths += sorted(x for x in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in x.parts)
+        else:
+            paths.append(p)
+    return paths
+
+
+def main(argv=None) -> int:
+    from .grader_spec import QUESTIONS
+    ap = argparse.ArgumentParser(prog="python -m lrcourse grade", description="Score exercise notebooks in isolation.")
+    ap.add_argument("submissions", nargs="+", help="notebooks, or folders searched for *.ipynb")
+    ap.add_argument("--out", required=True, type=pathlib.Path, help="folder for results.json files and grades.csv")
+    ap.add_argument("--stem", choices=sorted(QUESTIONS), help="grade every submission as this exercise")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel children (default: cores)")
+    ap.add_argument("--timeout", type=float, default=10.0, help="seconds per question (default 10)")
+    ap.add_argument("--seed", type=int, help="fix the hidden cases (debugging only; default: os.urandom)")
+    ap.add_argument("--gradescope-results", type=pathlib.Path,
+                    help="also write the (single) submission's results.json here")
+    args = ap.parse_args(argv)
+    paths = _collect(args.submissions)
+    if not paths:
+        print("no notebooks to grade", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    results = grade_paths(paths, workers=args.workers, seed=args.seed, stem=args.stem, timeout=args.timeout)
+    csv_path = write_reports(results, args.out)
+    if args.gradescope_results is not None:
+        args.gradescope_results.parent.mkdir(parents=True, exist_ok=True)
+        args.gradescope_results.write_text(json.dumps(gradescope_json(results[0]), indent=1) + "\n")
+    wall = time.perf_counter() - t0
+    for r in results:
+        print(f"{r.score:6g}/{r.max_score:<4g} {r.stem or '?':32s} {r.path}")
+    print(f"{len(results)} submission(s) graded in {wall:.1f} s with {args.workers} worker(s); {csv_path}")
+    return 0
+
+
+def gradescope_main(argv=None) -> int:
+    from . import gradescope
+    return gradescope.main(argv)

@@ -1,0 +1,1287 @@
+"""Interactive panels for the course (ipywidgets 8 + matplotlib), on top of ``lrcourse.runs``.
+
+* ``VerificationPanel(method, problem="ill-conditioned quadratic", steps=300, **options)``:
+  one optimizer or schedule of the course (or a learner's subclass of one) against its
+  torch twin, with a control for every hyperparameter, the curves of both, the per-step
+  error and the verdict.
+* ``ScheduleComposer()``: warm-up + decay (+ cosine restarts) as an lrcourse SequentialLR,
+  checked against torch, with the torch code to paste into a training script.
+* ``OptimizerPlayground(optimizers=None, problem="Rosenbrock")``: several optimizers racing
+  on a 2-D surface, with gradient noise, per-optimizer learning rates and the effective
+  learning rate of each coordinate.
+
+Every panel is an ``ipywidgets.VBox``: leave it last in a cell or ``display(panel)``.  The
+panels hold no math of their own: curves, verdicts and contour grids come from
+``lrcourse.runs`` and ``lrcourse.problems``.  Figures are ``matplotlib.figure.Figure``
+objects the panel owns (never pyplot: with JupyterLab 4.6 widget callbacks run on another
+kernel thread), updated in place and shown as a PNG in an ``ipywidgets.Image``.
+
+Set controls from code with ``panel.controls[name].value = ...`` (one recompute per change)
+or ``panel.set(lr=0.01, betas=(0.9, 0.99))`` (one recompute for all of them).
+"""
+from __future__ import annotations
+
+import ast
+import base64
+import dataclasses
+import html
+import inspect
+import io
+import math
+import threading
+import time
+from contextlib import contextmanager
+
+import ipywidgets as W
+import numpy as np
+import traitlets
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from . import optimizers as _opt
+from . import problems as _prob
+from . import runs
+from . import schedules as _sch
+
+__all__ = ["VerificationPanel", "ScheduleComposer", "OptimizerPlayground", "example"]
+
+DPI = 72
+_DESC = {"description_width": "120px"}
+def _wide(width="390px"):
+    """A fresh Layout per widget (a shared one would hide or show them all at once)."""
+    return W.Layout(width=width)
+
+_FLOOR = 1e-17  # where an error of exactly 0 is drawn on the log axis
+PANEL_PROBLEMS = ("ill-conditioned quadratic", "Rosenbrock", "noisy quadratic", "logistic regression")
+SURFACES = ("ill-conditioned quadratic", "Rosenbrock", "saddle")
+NUMPY_C, TORCH_C = "C0", "C3"
+
+
+# --------------------------------------------------------------------------- helpers
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__.split("+")[0]
+
+
+def _devices() -> list:
+    """cpu, plus cuda when torch sees a GPU (nothing else is offered)."""
+    if not runs.torch_available():
+        return ["cpu"]
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def _default_device() -> str:
+    return _devices()[-1]  # cuda when there is one, as runs.pick_device("auto") does
+
+
+def _kind(method) -> str:
+    if isinstance(method, _opt.Optimizer):
+        return "optimizer"
+    if isinstance(method, _sch.ReduceLROnPlateau):
+        return "plateau"
+    if isinstance(method, _sch.Schedule):
+        return "schedule"
+    raise TypeError(f"VerificationPanel takes an lrcourse optimizer or schedule (or a subclass of one), "
+                    f"got {type(method).__name__}")
+
+
+def _library_name(method) -> str:
+    try:
+        return runs.torch_class_name(method)
+    except TypeError:
+        return type(method).__name__
+
+
+def example(cls, steps: int = 300):
+    """A sensible instance of an lrcourse optimizer or schedule class (or subclass) for a panel.
+
+    Optimizers get an LR that converges on the course's 2-D problems; schedules get their
+    required arguments filled in for a run of ``steps`` updates.
+    """
+    if not isinstance(cls, type):
+        return cls
+    steps = int(steps)
+    if issubclass(cls, _opt.Optimizer):
+        lrs = {"SGD": 1e-3, "Adagrad": 0.5, "RMSprop": 1e-2, "Adadelta": 1.0, "Adam": 0.05, "AdamW": 0.05,
+               "NAdam": 0.05}
+        base = next((c.__name__ for c in cls.__mro__ if c.__name__ in lrs), None)
+        return cls(lr=lrs[base]) if base else cls()
+    lr = 0.1
+    name = next((c.__name__ for c in cls.__mro__ if c in _sch.SCHEDULES or c is _sch.ReduceLROnPlateau), "")
+    k = max(steps // 10, 1)
+    if name == "StepLR":
+        return cls(lr, step_size=max(steps // 4, 1), gamma=0.5)
+    if name == "MultiStepLR":
+        return cls(lr, milestones=(steps // 3, 2 * steps // 3), gamma=0.1)
+    if name == "ExponentialLR":
+        return cls(lr, gamma=0.99)
+    if name == "CosineAnnealingLR":
+        return cls(lr, T_max=steps)
+    if name == "LinearLR":
+        return cls(lr, start_factor=0.1, total_iters=k)
+    if name == "ConstantLR":
+        return cls(lr, factor=0.5, total_iters=k)
+    if name == "LambdaLR":
+        return cls(lr, lr_lambda=_warmup_lambda)
+    if name == "SequentialLR":
+        return cls(schedulers=(_sch.LinearLR(lr, start_factor=0.1, total_iters=k),
+                               _sch.CosineAnnealingLR(lr, T_max=max(steps - k, 1))), milestones=(k,))
+    if name == "CosineAnnealingWarmRestarts":
+        return cls(lr, T_0=max(steps // 7, 1), T_mult=2)
+    if name == "OneCycleLR":
+        return cls(lr, total_steps=steps)
+    if name == "ReduceLROnPlateau":
+        return cls(lr, patience=5, threshold=1e-3)
+    return cls(lr)
+
+
+def _warmup_lambda(t):
+    """LambdaLR example: linear warm-up over 10 updates (LR 0 at the first update)."""
+    return min(t / 10, 1.0)
+
+
+class _LogOrZero(W.HBox):
+    """A log-scale slider for a value that may also be exactly 0 (a checkbox switches it on).
+
+    ``.value`` is the number (0.0 when off); setting it moves the children.
+    """
+
+    value = traitlets.Float()
+
+    def __init__(self, name, value, low, high, **kw):
+        on = value > 0
+        start = value if on else 10.0 ** round((low + high) / 2)
+        self.toggle = W.Checkbox(value=on, description=name, indent=False, layout=W.Layout(width="120px"))
+        self.slider = W.FloatLogSlider(value=start, base=10, min=low, max=high, step=0.05, readout_format=".3g",
+                                       continuous_update=False, disabled=not on, layout=W.Layout(width="270px"))
+        super().__init__([self.toggle, self.slider], **kw)
+        self._sync = False
+        self.value = float(value)
+        self.toggle.observe(self._from_children, "value")
+        self.slider.observe(self._from_children, "value")
+
+    def _from_children(self, _change):
+        if self._sync:
+            return
+        self.slider.disabled = not self.toggle.value
+        self.value = float(self.slider.value) if self.toggle.value else 0.0
+
+    @traitlets.observe("value")
+    def _to_children(self, change):
+        v = float(change["new"])
+        self._sync = True
+        try:
+            self.toggle.value = v > 0
+            self.slider.disabled = not v > 0
+            if v > 0:
+                lo, hi = math.log10(v), math.log10(v)
+                self.slider.min, self.slider.max = min(self.slider.min, math.floor(lo)), max(self.slider.max, math.ceil(hi))
+                self.slider.value = v
+        finally:
+            self._sync = False
+
+
+class _Literal(W.Text):
+    """A text box for a value of any Python literal (None, ints, tuples): ``.parsed``."""
+
+    def __init__(self, name, value, **kw):
+        super().__init__(value=repr(value), description=name, continuous_update=False, style=_DESC,
+                         layout=_wide(), **kw)
+
+    @property
+    def parsed(self):
+        try:
+            return ast.literal_eval(self.value.strip())
+        except (ValueError, SyntaxError):
+            raise ValueError(f"could not read {self.value!r} as a Python value (e.g. 10, None, (1, 2))") from None
+
+
+class _IntList(W.Text):
+    """Milestones as text: "100, 200"."""
+
+    def __init__(self, name, value, **kw):
+        super().__init__(value=", ".join(str(m) for m in value), description=name, continuous_update=False,
+                         style=_DESC, layout=_wide(), placeholder="e.g. 100, 200", **kw)
+
+    @property
+    def parsed(self):
+        text = self.value.replace(",", " ").split()
+        try:
+            return tuple(int(s) for s in text)
+        except ValueError:
+            raise ValueError(f"{self.description} must be whole numbers separated by commas, got {self.value!r}") from None
+
+
+# (low, high) exponents of the log sliders; the value's own decade is always included.
+_LOG = {"lr": (-5, 1), "max_lr": (-5, 1), "eps": (-12, 0), "weight_decay": (-6, 0), "lr_decay": (-6, 0),
+        "min_lr": (-8, 0), "eta_min": (-8, 0), "threshold": (-8, 0), "initial_accumulator_value": (-4, 1),
+        "div_factor": (0, 3), "final_div_factor": (0, 6)}
+_ZERO_OK = {"weight_decay", "lr_decay", "min_lr", "eta_min", "threshold", "initial_accumulator_value"}
+# (low, high, step)
+_LINEAR = {"momentum": (0.0, 0.99, 0.01), "dampening": (0.0, 1.0, 0.01), "alpha": (0.0, 0.999, 0.001),
+           "rho": (0.0, 1.0, 0.01), "gamma": (0.0, 1.0, 0.001), "factor": (0.0, 1.0, 0.01),
+           "start_factor": (0.0, 1.0, 0.01), "end_factor": (0.0, 1.0, 0.01), "momentum_decay": (0.0, 0.02, 0.0005),
+           "pct_start": (0.0, 1.0, 0.01), "base_momentum": (0.0, 1.0, 0.01), "max_momentum": (0.0, 1.0, 0.01)}
+_CHOICES = {"mode": ("min", "max"), "threshold_mode": ("rel", "abs"), "anneal_strategy": ("cos", "linear")}
+_LISTS = {"milestones"}
+_READONLY = {"lr_lambda", "schedulers"}
+
+
+def _int_range(name, value, steps):
+    table = {"step_size": (0, steps), "T_max": (0, 2 * steps), "total_iters": (0, steps), "patience": (0, 50),
+             "cooldown": (0, 50), "T_0": (0, steps), "T_mult": (1, 4)}
+    low, high = table.get(name, (0, max(10, 2 * abs(value), steps)))
+    return min(low, value), max(high, value)
+
+
+def _float_control(name, value):
+    if name in _LINEAR:
+        low, high, step = _LINEAR[name]
+        fmt = ".4f" if step < 1e-3 else ".3f"
+        return W.FloatSlider(value=value, min=min(low, value), max=max(high, value), step=step, readout_format=fmt,
+                             description=name, continuous_update=False, style=_DESC, layout=_wide())
+    if name in _LOG or value > 0:
+        if value > 0:
+            dec = math.log10(value)
+            low, high = _LOG.get(name, (math.floor(dec) - 3, math.ceil(dec) + 3))
+            low, high = min(low, math.floor(dec)), max(high, math.ceil(dec))
+        else:
+            low, high = _LOG.get(name, (-6, 0))
+        if name in _ZERO_OK or value == 0:
+            return _LogOrZero(name, value, low, high)
+        return W.FloatLogSlider(value=value, base=10, min=low, max=high, step=0.05, readout_format=".3g",
+                                description=name, continuous_update=False, style=_DESC, layout=_wide())
+    return W.FloatText(value=value, description=name, continuous_update=False, style=_DESC, layout=_wide())
+
+
+def _readonly_text(value) -> str:
+    if callable(value) and not isinstance(value, type):
+        try:
+            src = inspect.getsource(value).strip()
+        except (OSError, TypeError):
+            src = getattr(value, "__name__", repr(value))
+        return src
+    if isinstance(value, tuple):
+        return ", ".join(repr(v) for v in value)
+    return repr(value)
+
+
+def _field_controls(method, steps: int) -> dict:
+    """name -> widget for every init field of the method's dataclass; betas become beta1/beta2."""
+    controls = {}
+    readonly = set(_READONLY)
+    if isinstance(method, _sch.SequentialLR):
+        readonly.add("lr")  # the children's shared LR: change it in the children
+    for f in dataclasses.fields(method):
+        if not f.init:
+            continue
+        name, value = f.name, getattr(method, f.name)
+        if name in readonly:
+            w = W.HTML(f"<b>{html.escape(name)}</b>: <code>{html.escape(_readonly_text(value))}</code> "
+                       f"<i>(not editable here)</i>", layout=W.Layout(width="390px"))
+            w.add_class(f"t-{name}")
+            controls[name] = w
+            continue
+        if name == "betas":
+            for i, b in enumerate(value):
+                w = W.FloatSlider(value=b, min=0.0, max=max(0.9999, b), step=1e-4, readout_format=".4f",
+                                  description=f"beta{i + 1}", continuous_update=False, style=_DESC, layout=_wide())
+                w.add_class(f"t-beta{i + 1}")
+                controls[f"beta{i + 1}"] = w
+            continue
+        if isinstance(value, (bool, np.bool_)):
+            w = W.Checkbox(value=bool(value), description=name, style=_DESC, layout=_wide())
+        elif name in _CHOICES and value in _CHOICES[name]:
+            w = W.Dropdown(options=list(_CHOICES[name]), value=value, description=name, style=_DESC, layout=_wide())
+        elif name in _LISTS and isinstance(value, (tuple, list)):
+            w = _IntList(name, value)
+        elif isinstance(value, (int, np.integer)):
+            low, high = _int_range(name, int(value), steps)
+            w = W.IntSlider(value=int(value), min=low, max=high, description=name, continuous_update=False,
+                            style=_DESC, layout=_wide())
+        elif isinstance(value, (float, np.floating)):
+            w = _float_control(name, float(value))
+        else:
+            w = _Literal(name, value)
+        w.add_class(f"t-{name}")
+        controls[name] = w
+    return controls
+
+
+def _read(w):
+    if isinstance(w, (_Literal, _IntList)):
+        return w.parsed
+    return w.value
+
+
+_HUGE = 1e200  # a diverging run is drawn up to here; beyond, matplotlib's tickers overflow
+
+
+def _finite(arrays, log=False) -> np.ndarray:
+    """The finite values (positive ones for a log axis), clipped to +-_HUGE, as one array."""
+    vals = [np.asarray(a, dtype=np.float64).ravel() for a in arrays if a is not None]
+    vals = np.concatenate(vals) if vals else np.zeros(0)
+    vals = np.clip(vals[np.isfinite(vals)], -_HUGE, _HUGE)
+    return vals[vals > 1e-300] if log else vals
+
+
+def _nice_up(x: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 (times a power of ten) that is >= x > 0."""
+    e = math.floor(math.log10(x))
+    for m in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if m * 10.0**e >= x * (1 - 1e-12):
+            return m * 10.0**e
+    return 10.0 ** (e + 1)
+
+
+def _sticky_limits(current, arrays, log=False, slack=2.0):
+    """Axis limits for the finite data, rounded (decades on a log axis, 1-2-2.5-5 steps on a
+    linear one) and kept as they are while the data still fill them reasonably: moving a
+    slider then changes only the lines, and the panel can redraw just those (see _render)."""
+    vals = _finite(arrays, log)
+    if vals.size == 0:
+        return current
+    lo, hi = float(vals.min()), float(vals.max())
+    if log:
+        lo, hi = 10.0 ** math.floor(math.log10(lo)), 10.0 ** math.ceil(math.log10(hi))
+        if hi <= lo:
+            hi = lo * 10
+        if current and current[0] <= lo and current[1] >= hi and math.log10(current[1] / current[0]) <= \
+                math.log10(hi / lo) + slack:
+            return current
+        return lo, hi
+    span = max(hi - lo, abs(hi) * 1e-3, 1e-300)
+    top = _nice_up(hi + 0.05 * span) if hi > 0 else -_nice_down(-(hi + 0.05 * span)) if hi < 0 else 0.05 * span
+    bottom = 0.0 if lo >= 0 and lo <= 0.5 * hi else (-_nice_up(-(lo - 0.05 * span)) if lo < 0 else lo - 0.05 * span)
+    if current and current[0] <= bottom and current[1] >= top and (current[1] - current[0]) <= 2.5 * (top - bottom):
+        return current
+    return bottom, top
+
+
+def _nice_down(x: float) -> float:
+    e = math.floor(math.log10(x))
+    for m in (10.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.2, 1.0):
+        if m * 10.0**e <= x * (1 + 1e-12):
+            return m * 10.0**e
+    return 10.0**e
+
+
+def _error_text(e: Exception):
+    """(message, verdict) for an exception shown in a panel instead of a traceback.
+
+    ValueError / TypeError are the library's (and torch's) answers to invalid settings, and
+    their message says what to change; anything else is reported with its type.
+    """
+    if isinstance(e, (ValueError, TypeError)):
+        return str(e), f"INVALID SETTINGS — {e}"
+    msg = f"{type(e).__name__}: {e}"
+    return msg, f"ERROR — {msg}"
+
+
+def _encode_png(canvas) -> bytes:
+    from PIL import Image as _PIL
+
+    w, h = canvas.get_width_height()
+    img = _PIL.frombuffer("RGBA", (w, h), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="png", compress_level=1)  # fast; the PNG is a little larger
+    return buf.getvalue()
+
+
+def _ABOVE(ncol, fontsize):
+    """Legend options that put it in a row above the axes, out of the data's way."""
+    return dict(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=ncol, fontsize=fontsize, frameon=False,
+                borderaxespad=0.2, handlelength=1.8, columnspacing=1.0)
+
+
+def _proxy(**kw):
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], **kw)
+
+
+class _FigurePanel(W.VBox):
+    """What the three panels share: a figure they own, a PNG Image, a lock, recompute hooks."""
+
+    def _setup_figure(self, size):
+        self.figure = Figure(figsize=size, dpi=DPI)
+        self._canvas = FigureCanvasAgg(self.figure)
+        self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
+        self.image.add_class("t-figure")
+        self._lock = threading.RLock()
+        self._hold = 0
+        self._dynamic = []      # artists redrawn on every update (animated: the full draw skips them)
+        self._bg, self._bg_key = None, None
+        self.redraws = 0        # PNGs sent
+        self.full_draws = 0     # of which needed the axes, ticks and legends drawn again
+        self.timings = {}
+        self.error = None
+
+    def _dyn(self, artist):
+        """Register an artist that changes with the data (lines, their texts)."""
+        artist.set_animated(True)
+        self._dynamic.append(artist)
+        return artist
+
+    def _static_key(self):
+        """Everything the static background depends on; a change forces a full draw."""
+        key = [self.figure.get_size_inches().tobytes()]
+        for ax in self.figure.axes:
+            key.append((ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale()))
+        key.append(self._static_extra())
+        return tuple(key)
+
+    def _static_extra(self):
+        return None
+
+    @contextmanager
+    def hold(self):
+        """Change several controls, recompute once at the end."""
+        self._hold += 1
+        try:
+            yield self
+        finally:
+            self._hold -= 1
+        if self._hold == 0:
+            self.recompute()
+
+    def _changed(self, _change=None):
+        if self._hold == 0:
+            self.recompute()
+
+    def _watch(self, widgets):
+        for w in widgets:
+            if hasattr(w, "value") and not isinstance(w, W.HTML):
+                w.observe(self._changed, "value")
+
+    def _render(self):
+        """Draw and send the PNG.  The axes, ticks, contours and legends are drawn only when
+        the static key changes; otherwise the saved background is restored and only the
+        data artists are drawn on it (blitting, with the Agg canvas)."""
+        t0 = time.perf_counter()
+        canvas = self._canvas
+        key = self._static_key()
+        if key != self._bg_key or self._bg is None:
+            canvas.draw()
+            self._bg, self._bg_key = canvas.copy_from_bbox(self.figure.bbox), key
+            self.full_draws += 1
+        else:
+            canvas.restore_region(self._bg)
+        renderer = canvas.get_renderer()
+        for artist in self._dynamic:
+            if artist.get_visible() and artist.figure is not None:
+                artist.draw(renderer)
+        self.image.value = _encode_png(canvas)
+        self.redraws += 1
+        return time.perf_counter() - t0
+
+    def png(self) -> bytes:
+        """The figure as last shown, as PNG bytes."""
+        return bytes(self.image.value)
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs)
+        if isinstance(data, tuple):
+            data = data[0]
+        data = dict(data)
+        data["text/plain"] = repr(self)
+        if self.image.value:  # a static picture for viewers without a live kernel (nbviewer, GitHub)
+            data["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        return data
+
+    def recompute(self):
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- verification panel
+class VerificationPanel(_FigurePanel):
+    """An lrcourse optimizer or schedule (or a learner's subclass of one) against torch, live.
+
+    ``method``: an instance (``optimizers.Adam(lr=0.05)``, ``MyAdam()``) or a class (filled in
+    by ``example``).  ``problem``: a name of ``problems.PROBLEMS`` offered by the panel
+    (ill-conditioned quadratic, Rosenbrock, noisy quadratic, logistic regression) or a
+    ``Problem`` instance.  ``options``: hyperparameters to override (``lr=0.1``,
+    ``betas=(0.9, 0.99)``) and the settings ``device`` ("cpu"/"cuda", default: cuda when
+    torch sees a GPU), ``dtype`` ("float64"/"float32"), ``noise`` (noisy quadratic),
+    ``tolerance``.
+
+    Attributes: ``method`` (as built from the controls), ``result`` (the latest
+    ``runs.Comparison``, None after an error), ``verdict`` (the text shown), ``error``
+    (the message shown for invalid settings, else None), ``controls`` (name -> widget),
+    ``figure`` (the matplotlib Figure), ``timings`` (seconds of the last redraw).
+    """
+
+    _SETTINGS = ("device", "dtype", "noise", "tolerance")
+
+    def __init__(self, method, problem="ill-conditioned quadratic", steps=300, **options):
+        super().__init__()
+        steps = int(steps)
+        method = example(method, steps)
+        self.kind = _kind(method)
+        settings = {k: options.pop(k) for k in list(options) if k in self._SETTINGS}
+        names = {f.name for f in dataclasses.fields(method) if f.init}
+        unknown = set(options) - names
+        if unknown:
+            raise TypeError(f"unknown option(s) {sorted(unknown)} for {type(method).__name__}; hyperparameters are "
+                            f"{sorted(names)}, settings are {list(self._SETTINGS)}")
+        if options:
+            method = dataclasses.replace(method, **options)
+        self._base = method
+        self.method = method
+        self.tolerance = settings.get("tolerance")
+        self.result = None
+        self.verdict = ""
+        self._problems = {}
+
+        # problem choices: the standard four, plus a Problem instance given by the caller
+        choices = list(PANEL_PROBLEMS)
+        noise = float(settings.get("noise", 1.0))
+        if isinstance(problem, _prob.Problem):
+            if isinstance(problem, _prob.NoisyQuadratic):
+                noise = problem.noise
+            key = problem.name if problem.name not in choices else problem.name
+            self._problems[(key, noise if key == "noisy quadratic" else None)] = problem
+            if key not in choices:
+                choices.append(key)
+            problem = key
+        if problem not in choices:
+            raise ValueError(f"unknown problem {problem!r}; choose one of {choices} or pass a Problem")
+
+        # -- controls
+        self.controls = _field_controls(method, steps)
+        setup = {
+            "problem": W.Dropdown(options=choices, value=problem, description="problem", style=_DESC, layout=_wide()),
+            "noise": W.FloatSlider(value=noise, min=0.0, max=max(3.0, noise), step=0.05, description="noise level",
+                                   continuous_update=False, style=_DESC, layout=_wide()),
+            "steps": W.IntSlider(value=steps, min=10, max=max(1000, steps), step=10, description="steps",
+                                 continuous_update=False, style=_DESC, layout=_wide()),
+            "device": W.Dropdown(options=_devices(), value=settings.get("device", _default_device()),
+                                 description="device", style=_DESC, layout=_wide()),
+            "dtype": W.Dropdown(options=["float64", "float32"], value=settings.get("dtype", "float64"),
+                                description="dtype", style=_DESC, layout=_wide()),
+        }
+        for k, w in setup.items():
+            w.add_class(f"t-{k}")
+        if self.kind == "schedule":  # a schedule does not train anything: no problem to pick
+            setup["problem"].layout.display = "none"
+        self.controls.update(setup)
+        self._sync_visibility()
+
+        # -- layout
+        self._setup_figure((10.5, 3.3) if self.kind == "optimizer" else (9.0, 3.0))
+        self._layout_key = None
+        self.header = W.HTML()
+        self.header.add_class("t-header")
+        self.verdict_html = W.HTML()
+        self.verdict_html.add_class("t-verdict")
+        self.info = W.HTML()
+        self.info.add_class("t-info")
+        fields = [w for k, w in self.controls.items() if k not in setup]
+        half = (len(fields) + 1) // 2
+        grid = W.HBox([W.VBox(fields[:half]), W.VBox(fields[half:])])
+        setup_box = W.HBox([W.VBox([setup["problem"], setup["noise"], setup["steps"]]),
+                            W.VBox([setup["device"], setup["dtype"]])])
+        self.children = [self.header, grid, setup_box, self.image, self.verdict_html, self.info]
+        self.add_class("lrcourse-verification")
+        self._watch(self.controls.values())
+        self.recompute()
+
+    def __repr__(self):
+        return (f"VerificationPanel({type(self._base).__name__}, problem={self.controls['problem'].value!r}, "
+                f"steps={self.controls['steps'].value})")
+
+    # -- programmatic control
+    def set(self, **values):
+        """Set several controls at once (one recompute): ``panel.set(lr=0.1, betas=(0.9, 0.99))``."""
+        with self.hold():
+            for k, v in values.items():
+                if k == "betas":
+                    self.controls["beta1"].value, self.controls["beta2"].value = v
+                elif k == "milestones":
+                    self.controls[k].value = ", ".join(str(m) for m in v)
+                elif k not in self.controls:
+                    raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
+                elif isinstance(self.controls[k], _Literal):
+                    self.controls[k].value = repr(v)
+                else:
+                    self.controls[k].value = v
+        return self
+
+    # -- building blocks
+    def _sync_visibility(self):
+        noisy = self.controls["problem"].value == "noisy quadratic" and self.kind != "schedule"
+        self.controls["noise"].layout.display = None if noisy else "none"
+
+    def _build_method(self):
+        changes = {}
+        for f in dataclasses.fields(self._base):
+            if not f.init:
+                continue
+            if f.name == "betas":
+                changes["betas"] = (float(self.controls["beta1"].value), float(self.controls["beta2"].value))
+                continue
+            w = self.controls.get(f.name)
+            if w is None or isinstance(w, W.HTML):
+                continue
+            changes[f.name] = _read(w)
+        return dataclasses.replace(self._base, **changes)
+
+    def _build_problem(self):
+        name = self.controls["problem"].value
+        noise = float(self.controls["noise"].value) if name == "noisy quadratic" else None
+        key = (name, noise)
+        if key not in self._problems:
+            self._problems[key] = _prob.make_problem(name, noise=noise) if noise is not None else _prob.make_problem(name)
+        return self._problems[key]
+
+    def _describe(self, torch_ok: bool, device: str, dtype: str) -> str:
+        own = type(self._base)
+        lib = _library_name(self._base)
+        module = "optimizers" if self.kind == "optimizer" else "schedules"
+        who = (f"your <code>{own.__name__}</code> (a subclass of <code>lrcourse.{module}.{lib}</code>)"
+               if own.__name__ != lib or own.__module__ != f"lrcourse.{module}" else f"<code>lrcourse.{module}.{lib}</code>")
+        if not torch_ok:
+            return f"{who} — torch is not installed: NumPy curves only, nothing to compare against"
+        twin = "torch.optim." + lib if self.kind == "optimizer" else "torch.optim.lr_scheduler." + lib
+        where = f"{device}/{dtype}"
+        if self.kind != "optimizer":
+            where += " (LRs are host floats)"
+        gpu = "" if "cuda" in _devices() else " — no CUDA GPU seen by torch, so CPU only"
+        return f"{who} against <code>{twin}</code> (torch {_torch_version()}) on {where}{gpu}"
+
+    # -- the work
+    def recompute(self):
+        with self._lock:
+            t0 = time.perf_counter()
+            self._sync_visibility()
+            c = self.controls
+            steps, device, dtype = int(c["steps"].value), c["device"].value, c["dtype"].value
+            torch_ok = runs.torch_available()
+            try:
+                method = self._build_method()
+                problem = self._build_problem() if self.kind != "schedule" else None
+                with np.errstate(all="ignore"):
+                    if torch_ok:
+                        result = runs.compare(method, problem, steps, device=device, dtype=dtype,
+                                              tolerance=self.tolerance)
+                    else:
+                        result = runs.numpy_only(method, problem, steps, dtype=dtype)
+            except Exception as e:  # shown in the panel; the panel keeps working
+                self._show_error(e, torch_ok, device, dtype)
+                return
+            t1 = time.perf_counter()
+            self.method, self.result, self.error = method, result, None
+            self.verdict = result.verdict
+            try:
+                self._draw(result, problem)
+                t2 = time.perf_counter()
+                render = self._render()
+            except Exception as e:  # a figure that cannot be drawn must not break the panel
+                self._layout_key, self._bg = None, None
+                self._show_error(e, torch_ok, device, dtype)
+                return
+            self._show_verdict(torch_ok, device, dtype)
+            self.timings = {"compute": t1 - t0, "draw": t2 - t1, "render": render,
+                            "total": time.perf_counter() - t0}
+
+    def _show_error(self, e, torch_ok, device, dtype):
+        self.error, self.verdict = _error_text(e)
+        self.result = None
+        self.header.value = f"<b>{html.escape(type(self._base).__name__)}</b>: " + self._describe(torch_ok, device, dtype)
+        self.verdict_html.value = (f"<div style='color:#a00;font-weight:bold'>{html.escape(self.verdict)}</div>"
+                                   f"<div style='color:#555'>Change a control to fix it; the figure shows the last "
+                                   f"valid settings.</div>")
+
+    def _show_verdict(self, torch_ok, device, dtype):
+        ok = self.result.passed if torch_ok else None
+        color = "#070" if ok else ("#a00" if ok is False else "#555")
+        self.header.value = f"<b>{html.escape(type(self._base).__name__)}</b>: " + self._describe(torch_ok, device, dtype)
+        self.verdict_html.value = f"<div style='color:{color};font-weight:bold'>{html.escape(self.verdict)}</div>"
+        extra = ""
+        if self.result is not None and self.kind == "optimizer" and torch_ok:
+            extra = (f"independent NumPy run vs torch: max deviation {self.result.trajectory_error:.1e} of the "
+                     f"parameter scale (not part of the verdict; chaotic runs amplify 1-ulp differences). ")
+        self.info.value = f"<span style='color:#555;font-size:90%'>{extra}</span>"
+
+    # -- drawing (artists are made once per layout and updated with set_data)
+    def _layout(self, problem):
+        two_d = self.kind == "optimizer" and problem is not None and problem.dim == 2
+        key = (self.kind, two_d)
+        if key == self._layout_key:
+            return
+        fig = self.figure
+        fig.clear()
+        self._dynamic, self._bg = [], None
+        self._layout_key = key
+        a = self._artists = {}
+        n = 3 if two_d else 2
+        axes = fig.subplots(1, n, gridspec_kw={"width_ratios": [1.0, 1.3, 1.3][-n:]})
+        fig.subplots_adjust(left=0.055 if n == 3 else 0.07, right=0.985, bottom=0.16, top=0.83, wspace=0.32)
+        if two_d:
+            ax = a["traj_ax"] = axes[0]
+            ax.set_title("trajectory", fontsize=10, y=1.0, pad=4)
+            a["contour"], a["contour_key"] = None, None
+            (a["start"],) = ax.plot([], [], "o", color="k", ms=4)
+            (a["star"],) = ax.plot([], [], "*", color="gold", mec="k", ms=10)
+            (a["np_traj"],) = ax.plot([], [], "-", color=NUMPY_C, lw=1.8)
+            (a["t_traj"],) = ax.plot([], [], "--", color=TORCH_C, lw=1.2)
+            self._dyn(a["np_traj"]), self._dyn(a["t_traj"])
+        cax, eax = axes[-2], axes[-1]
+        a["curve_ax"], a["err_ax"] = cax, eax
+        cax.set_ylabel("loss" if self.kind == "optimizer" else "learning rate")
+        cax.set_xlabel("epoch (one metric each)" if self.kind == "plateau" else "step")
+        (a["np_curve"],) = cax.plot([], [], "-", color=NUMPY_C, lw=2.2)
+        (a["t_curve"],) = cax.plot([], [], "--", color=TORCH_C, lw=1.3)
+        self._dyn(a["np_curve"]), self._dyn(a["t_curve"])
+        # legends sit above the axes: the data lines are drawn over the background (see _render)
+        cax.legend(handles=[_proxy(color=NUMPY_C, lw=2.2, label="lrcourse (NumPy)"),
+                            _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch")], **_ABOVE(2, 8))
+        if self.kind == "optimizer":
+            cax.set_yscale("log")
+        eax.set_xlabel("step" if self.kind != "plateau" else "epoch")
+        eax.set_yscale("log")
+        eax.set_ylabel("per-step rel. error (0 at 1e-17)", fontsize=9)
+        a["tol"] = self._dyn(eax.axhline(1e-12, color="k", ls=":", lw=1.2))
+        a["err_lines"], a["legend_key"] = [], None
+        a["no_ref"] = self._dyn(eax.text(0.5, 0.5, "", transform=eax.transAxes, ha="center", va="center",
+                                         fontsize=9, color="#555"))
+        for ax in fig.axes:  # the panel sets every limit itself
+            ax.set_autoscale_on(False)
+
+    def _static_extra(self):
+        a = getattr(self, "_artists", {})
+        return (a.get("contour_key"), a.get("legend_key"))
+
+    def _draw(self, r, problem):
+        self._layout(problem)
+        a = self._artists
+        n = len(r.numpy_curve) if r.numpy_curve is not None else 0
+        steps = np.arange(n)
+        # curves
+        a["np_curve"].set_data(steps, r.numpy_curve)
+        has_ref = r.torch_curve is not None
+        a["t_curve"].set_data((steps, r.torch_curve) if has_ref else ([], []))
+        cax = a["curve_ax"]
+        cax.set_xlim(0, max(n - 1, 1))
+        log = cax.get_yscale() == "log"
+        lim = _sticky_limits(a.get("curve_lim"), [r.numpy_curve, r.torch_curve] if log else
+                             [r.numpy_curve, r.torch_curve, [0.0]], log=log)
+        if lim:
+            a["curve_lim"] = lim
+            cax.set_ylim(*lim)
+        # trajectory
+        if "traj_ax" in a:
+            self._draw_trajectory(r, problem)
+        # errors
+        eax = a["err_ax"]
+        fields = list(r.errors)
+        while len(a["err_lines"]) < len(fields):
+            (line,) = eax.plot([], [], lw=1.3, color=f"C{len(a['err_lines']) % 10}")
+            a["err_lines"].append(self._dyn(line))
+        for i, line in enumerate(a["err_lines"]):
+            if i < len(fields):
+                e = np.asarray(r.errors[fields[i]], dtype=np.float64)
+                line.set_data(np.arange(len(e)), np.where(e > _FLOOR, e, _FLOOR))
+                line.set_visible(True)
+            else:
+                line.set_visible(False)
+        a["tol"].set_ydata([r.tolerance, r.tolerance] if has_ref else [np.nan, np.nan])
+        eax.set_xlim(0, max(r.steps - 1, 1))
+        worst = _finite(list(r.errors.values()), log=True)
+        top = max(r.tolerance * 1e3, float(worst.max()) * 10 if worst.size else 0.0)
+        eax.set_ylim(_FLOOR / 3, 10.0 ** math.ceil(math.log10(top)))
+        a["no_ref"].set_text("" if has_ref else "no reference to compare with\n(torch is not installed)")
+        legend_key = (tuple(fields), float(r.tolerance) if has_ref else None)
+        if legend_key != a["legend_key"]:
+            if eax.get_legend() is not None:
+                eax.get_legend().remove()
+            handles = [_proxy(color=f"C{i % 10}", lw=1.3, label=f) for i, f in enumerate(fields)]
+            if has_ref:
+                handles.append(_proxy(color="k", ls=":", lw=1.2, label=f"tolerance {r.tolerance:.0e}"))
+            if handles:
+                eax.legend(handles=handles, **_ABOVE(3, 7))
+            a["legend_key"] = legend_key
+
+    def _draw_trajectory(self, r, problem):
+        a = self._artists
+        ax = a["traj_ax"]
+        key = id(problem)
+        if a["contour_key"] != key:
+            if a["contour"] is not None:
+                a["contour"].remove()
+            X, Y, Z = _prob.contour_grid(problem)
+            a["contour"] = ax.contour(X, Y, Z, levels=_prob.contour_levels(Z), colors="0.6", linewidths=0.7)
+            ax.set_xlim(X.min(), X.max())
+            ax.set_ylim(Y.min(), Y.max())
+            a["start"].set_data([problem.x0[0]], [problem.x0[1]])
+            star = getattr(problem, "x_star", None)
+            a["star"].set_data(([star[0]], [star[1]]) if star is not None else ([], []))
+            a["contour_key"] = key
+        a["np_traj"].set_data(r.numpy_params[:, 0], r.numpy_params[:, 1])
+        if r.torch_params is not None:
+            a["t_traj"].set_data(r.torch_params[:, 0], r.torch_params[:, 1])
+        else:
+            a["t_traj"].set_data([], [])
+
+
+# --------------------------------------------------------------------------- schedule composer
+class ScheduleComposer(_FigurePanel):
+    """Warm-up + decay (+ cosine restarts) as an lrcourse ``SequentialLR``, checked against torch.
+
+    ``.schedule`` is the lrcourse schedule, ``.result`` the ``runs.Comparison`` of its LRs with
+    torch's, ``.verdict`` the text shown, ``.code()`` the torch code that builds the same
+    scheduler (paste it into a training script).
+    """
+
+    WARMUPS = ("none", "linear", "constant")
+    DECAYS = ("step", "multistep", "exponential", "cosine", "constant")
+
+    def __init__(self, lr=0.1, steps=300, warmup="linear", warmup_steps=20, start_factor=0.1, decay="cosine",
+                 restarts=False):
+        super().__init__()
+        steps = int(steps)
+        self.has_restarts = hasattr(_sch, "CosineAnnealingWarmRestarts")
+        d = lambda name: dict(description=name, style=_DESC, layout=_wide())  # noqa: E731
+        self.controls = c = {
+            "lr": W.FloatLogSlider(value=lr, base=10, min=-5, max=1, step=0.05, readout_format=".3g",
+                                   continuous_update=False, **d("base lr")),
+            "steps": W.IntSlider(value=steps, min=10, max=max(1000, steps), step=10, continuous_update=False,
+                                 **d("steps")),
+            "warmup": W.Dropdown(options=list(self.WARMUPS), value=warmup, **d("warm-up")),
+            "warmup_steps": W.IntSlider(value=warmup_steps, min=0, max=max(200, warmup_steps), continuous_update=False,
+                                        **d("warm-up steps")),
+            "start_factor": W.FloatSlider(value=start_factor, min=0.0, max=1.0, step=0.01, continuous_update=False,
+                                          readout_format=".2f", **d("start factor")),
+            "decay": W.Dropdown(options=list(self.DECAYS), value=decay, **d("decay")),
+            "step_size": W.IntSlider(value=max(steps // 4, 1), min=0, max=max(1000, steps), continuous_update=False,
+                                     **d("step_size")),
+            "milestones": _IntList("milestones", (steps // 2, 3 * steps // 4)),
+            "gamma": W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, continuous_update=False,
+                                   readout_format=".2f", **d("gamma")),
+            "exp_gamma": W.FloatSlider(value=0.99, min=0.9, max=1.0, step=0.0005, continuous_update=False,
+                                       readout_format=".4f", **d("gamma (exp.)")),
+            "auto_T_max": W.Checkbox(value=True, **d("T_max = rest of the run")),
+            "T_max": W.IntSlider(value=max(steps - warmup_steps, 1), min=0, max=max(2000, steps),
+                                 continuous_update=False, **d("T_max / T_0")),
+            "eta_min": _LogOrZero("eta_min", 0.0, -8, 0),
+            "restarts": W.Checkbox(value=bool(restarts) and self.has_restarts, disabled=not self.has_restarts,
+                                   **d("warm restarts (SGDR)")),
+            "T_mult": W.IntSlider(value=1, min=1, max=4, continuous_update=False, **d("T_mult")),
+        }
+        c["milestones"].description = "milestones"
+        for k, w in c.items():
+            w.add_class(f"t-{k}")
+        self._setup_figure((9.5, 3.0))
+        self.schedule, self.result, self.verdict = None, None, ""
+        self.verdict_html = W.HTML()
+        self.verdict_html.add_class("t-verdict")
+        self.code_html = W.HTML()
+        self.code_html.add_class("t-code")
+        left = W.VBox([c[k] for k in ("lr", "steps", "warmup", "warmup_steps", "start_factor")])
+        right = W.VBox([c[k] for k in ("decay", "step_size", "milestones", "gamma", "exp_gamma", "auto_T_max",
+                                       "T_max", "eta_min", "restarts", "T_mult")])
+        note = "" if self.has_restarts else " (warm restarts need schedules.CosineAnnealingWarmRestarts)"
+        self.header = W.HTML(f"<b>Schedule composer</b>: warm-up, then decay, as one SequentialLR{note}")
+        self.children = [self.header, W.HBox([left, right]), self.image, self.verdict_html, self.code_html]
+        self.add_class("lrcourse-composer")
+        self._build_axes()
+        self._watch(c.values())
+        self.recompute()
+
+    def __repr__(self):
+        return (f"ScheduleComposer(warmup={self.controls['warmup'].value!r}, decay={self.controls['decay'].value!r}, "
+                f"steps={self.controls['steps'].value})")
+
+    def set(self, **values):
+        """Set several controls at once (one recompute)."""
+        with self.hold():
+            for k, v in values.items():
+                if k not in self.controls:
+                    raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
+                if k == "milestones":
+                    v = ", ".join(str(m) for m in v)
+                self.controls[k].value = v
+        return self
+
+    def _parts(self):
+        """(warm-up or None, its length, decay) as lrcourse schedules; ValueError if invalid."""
+        c = self.controls
+        lr, steps, n = float(c["lr"].value), int(c["steps"].value), int(c["warmup_steps"].value)
+        kind, decay = c["warmup"].value, c["decay"].value
+        warm = None
+        if kind == "linear":
+            warm = _sch.LinearLR(lr, start_factor=float(c["start_factor"].value), end_factor=1.0, total_iters=n)
+        elif kind == "constant":
+            warm = _sch.ConstantLR(lr, factor=float(c["start_factor"].value), total_iters=n)
+        rest = steps - (n if warm is not None else 0)
+        T = max(rest, 1) if c["auto_T_max"].value else int(c["T_max"].value)
+        eta_min = float(c["eta_min"].value)
+        if decay == "step":
+            body = _sch.StepLR(lr, step_size=int(c["step_size"].value), gamma=float(c["gamma"].value))
+        elif decay == "multistep":
+            body = _sch.MultiStepLR(lr, milestones=c["milestones"].parsed, gamma=float(c["gamma"].value))
+        elif decay == "exponential":
+            body = _sch.ExponentialLR(lr, gamma=float(c["exp_gamma"].value))
+        elif decay == "cosine" and c["restarts"].value and self.has_restarts:
+            body = _sch.CosineAnnealingWarmRestarts(lr, T_0=T, T_mult=int(c["T_mult"].value), eta_min=eta_min)
+        elif decay == "cosine":
+            body = _sch.CosineAnnealingLR(lr, T_max=T, eta_min=eta_min)
+        else:
+            body = _sch.ConstantLR(lr, factor=1.0, total_iters=0)
+        return warm, n, body
+
+    def _sync_visibility(self):
+        c = self.controls
+        decay, warm = c["decay"].value, c["warmup"].value
+        show = {
+            "warmup_steps": warm != "none", "start_factor": warm != "none",
+            "step_size": decay == "step", "milestones": decay == "multistep",
+            "gamma": decay in ("step", "multistep"), "exp_gamma": decay == "exponential",
+            "auto_T_max": decay == "cosine", "T_max": decay == "cosine" and not c["auto_T_max"].value,
+            "eta_min": decay == "cosine", "restarts": decay == "cosine",
+            "T_mult": decay == "cosine" and c["restarts"].value,
+        }
+        for k, visible in show.items():
+            c[k].layout.display = None if visible else "none"
+
+    def build(self):
+        """The lrcourse SequentialLR the controls describe (ValueError if they are invalid)."""
+        warm, n, body = self._parts()
+        if warm is None:
+            return _sch.SequentialLR(schedulers=(body,), milestones=())
+        return _sch.SequentialLR(schedulers=(warm, body), milestones=(n,))
+
+    def code(self) -> str:
+        """torch code that builds the same scheduler; paste it into a training script."""
+        warm, n, body = self._parts()
+        parts = [body] if warm is None else [warm, body]
+        names = sorted({_library_name(s) for s in parts} | ({"SequentialLR"} if warm is not None else set()))
+
+        def ctor(s):
+            kw = ", ".join(f"{k}={v!r}" for k, v in _torch_kwargs(s).items())
+            return f"{_library_name(s)}(optimizer, {kw})"
+
+        lines = ["import torch", f"from torch.optim.lr_scheduler import {', '.join(names)}", "",
+                 "model = torch.nn.Linear(10, 1)  # stands in for your model",
+                 f"optimizer = torch.optim.SGD(model.parameters(), lr={float(self.controls['lr'].value)!r})"]
+        if warm is None:
+            lines.append(f"scheduler = {ctor(body)}")
+        else:
+            lines += ["scheduler = SequentialLR(", "    optimizer,", "    schedulers=[",
+                      f"        {ctor(warm)},", f"        {ctor(body)},", "    ],", f"    milestones=[{n}],", ")"]
+        lines += ["# in the training loop, once per update, after optimizer.step():", "#     scheduler.step()"]
+        return "\n".join(lines) + "\n"
+
+    def _build_axes(self):
+        fig = self.figure
+        ax, eax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1.0]})
+        fig.subplots_adjust(left=0.07, right=0.985, bottom=0.16, top=0.86, wspace=0.25)
+        ax.set_ylabel("learning rate")
+        ax.set_xlabel("update t")
+        self._milestone = self._dyn(ax.axvline(np.nan, color="0.5", ls=":", lw=1))
+        (self._np_line,) = ax.plot([], [], "-", color=NUMPY_C, lw=2.2)
+        (self._t_line,) = ax.plot([], [], "--", color=TORCH_C, lw=1.3)
+        self._dyn(self._np_line), self._dyn(self._t_line)
+        ax.legend(handles=[_proxy(color=NUMPY_C, lw=2.2, label="lrcourse SequentialLR"),
+                           _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch (the code below)"),
+                           _proxy(color="0.5", lw=1, ls=":", label="milestone")], **_ABOVE(3, 8))
+        eax.set_title("|lrcourse − torch| / lr", fontsize=10, y=1.0, pad=4)
+        eax.set_xlabel("update t")
+        eax.set_yscale("log")
+        (self._err_line,) = eax.plot([], [], color="C2", lw=1.2)
+        self._dyn(self._err_line)
+        self._tol = self._dyn(eax.axhline(1e-12, color="k", ls=":", lw=1.2))
+        eax.set_ylabel("rel. error (0 at 1e-17)", fontsize=9)
+        self._ax, self._eax, self._lr_lim = ax, eax, None
+        for ax in fig.axes:
+            ax.set_autoscale_on(False)
+
+    def recompute(self):
+        with self._lock:
+            t0 = time.perf_counter()
+            self._sync_visibility()
+            steps = int(self.controls["steps"].value)
+            torch_ok = runs.torch_available()
+            try:
+                sched = self.build()
+                code = self.code()
+                result = runs.compare(sched, steps=steps, device="cpu") if torch_ok else runs.numpy_only(sched, None, steps)
+            except Exception as e:
+                self.error, self.verdict = _error_text(e)
+                self.result = None
+                self.verdict_html.value = f"<div style='color:#a00;font-weight:bold'>{html.escape(self.verdict)}</div>"
+                return
+            t1 = time.perf_counter()
+            self.schedule, self.result, self.error, self.verdict = sched, result, None, result.verdict
+            try:
+                x = np.arange(steps)
+                self._np_line.set_data(x, result.numpy_curve)
+                self._t_line.set_data((x, result.torch_curve) if result.torch_curve is not None else ([], []))
+                ms = sched.milestones
+                self._milestone.set_xdata([ms[0], ms[0]] if ms else [np.nan, np.nan])
+                self._ax.set_xlim(0, max(steps - 1, 1))
+                lim = _sticky_limits(self._lr_lim, [result.numpy_curve, result.torch_curve, [0.0]])
+                if lim:
+                    self._lr_lim = lim
+                    self._ax.set_ylim(*lim)
+                if result.errors:
+                    e = np.asarray(result.errors["lr"], dtype=np.float64)
+                    self._err_line.set_data(x, np.where(e > _FLOOR, e, _FLOOR))
+                    self._tol.set_ydata([result.tolerance] * 2)
+                    worst = _finite([e], log=True)
+                    top = max(result.tolerance * 1e3, float(worst.max()) * 10 if worst.size else 0.0)
+                else:
+                    self._err_line.set_data([], [])
+                    self._tol.set_ydata([np.nan] * 2)
+                    top = 1e-9
+                self._eax.set_xlim(0, max(steps - 1, 1))
+                self._eax.set_ylim(_FLOOR / 3, 10.0 ** math.ceil(math.log10(top)))
+                t2 = time.perf_counter()
+                render = self._render()
+            except Exception as e:
+                self.error, self.verdict = _error_text(e)
+                self.result = None
+                self.verdict_html.value = f"<div style='color:#a00;font-weight:bold'>{html.escape(self.verdict)}</div>"
+                self._bg = None
+                return
+            color = "#070" if getattr(result, "passed", False) else ("#a00" if torch_ok else "#555")
+            twin = "torch.optim.lr_scheduler" if torch_ok else "nothing (torch is not installed)"
+            self.verdict_html.value = (f"<div style='color:{color};font-weight:bold'>{html.escape(self.verdict)}</div>"
+                                       f"<div style='color:#555'>lrcourse {html.escape(_short(sched))} against "
+                                       f"{twin}</div>")
+            self.code_html.value = ("<div style='color:#555'>The same schedule in torch:</div>"
+                                    f"<pre style='font-size:85%;line-height:1.25'>{html.escape(code)}</pre>")
+            self.timings = {"compute": t1 - t0, "draw": t2 - t1, "render": render, "total": time.perf_counter() - t0}
+
+
+def _torch_kwargs(s) -> dict:
+    """Keyword arguments of the torch scheduler a closed-form lrcourse schedule stands for."""
+    kw = s.torch_kwargs()
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()}
+
+
+def _short(sched) -> str:
+    if isinstance(sched, _sch.SequentialLR):
+        inner = ", ".join(_library_name(s) for s in sched.schedulers)
+        return f"SequentialLR([{inner}], milestones={list(sched.milestones)})"
+    return _library_name(sched)
+
+
+# --------------------------------------------------------------------------- optimizer playground
+def _default_racers():
+    return {
+        "SGD": _opt.SGD(lr=1e-3),
+        "SGD + momentum 0.9": _opt.SGD(lr=1e-3, momentum=0.9),
+        "RMSprop": _opt.RMSprop(lr=1e-2),
+        "Adagrad": _opt.Adagrad(lr=0.5),
+        "Adam": _opt.Adam(lr=0.05),
+    }
+
+
+def _label(opt) -> str:
+    defaults = type(opt)(**{"lr": opt.lr}) if "lr" in {f.name for f in dataclasses.fields(opt)} else None
+    extra = []
+    for f in dataclasses.fields(opt):
+        if f.init and f.name != "lr" and defaults is not None and getattr(opt, f.name) != getattr(defaults, f.name):
+            extra.append(f"{f.name}={getattr(opt, f.name)!r}")
+    return type(opt).__name__ + (f"({', '.join(extra)})" if extra else "")
+
+
+class OptimizerPlayground(_FigurePanel):
+    """Several optimizers racing on a 2-D surface, NumPy only (``runs.run``).
+
+    ``optimizers``: a list of lrcourse optimizers or a dict label -> optimizer (default: SGD,
+    SGD with momentum, RMSprop, Adagrad, Adam).  ``problem``: "ill-conditioned quadratic",
+    "Rosenbrock" or "saddle".  Gradient noise is ``problems.Noisy`` (seeded per step, the same
+    for every optimizer).  Attributes: ``histories`` (label -> ``runs.History``),
+    ``effective_lrs`` (label -> (steps, 2) array from ``runs.effective_lr``), ``controls``
+    (``"problem"``, ``"noise"``, ``"steps"``, and ``"lr:<label>"`` per optimizer).
+    """
+
+    def __init__(self, optimizers=None, problem="Rosenbrock", steps=300, noise=0.0):
+        super().__init__()
+        if optimizers is None:
+            racers = _default_racers()
+        elif isinstance(optimizers, dict):
+            racers = dict(optimizers)
+        else:
+            racers = {}
+            for o in optimizers:
+                o = example(o)
+                label = _label(o)
+                while label in racers:
+                    label += "'"
+                racers[label] = o
+        for label, o in racers.items():
+            if not isinstance(o, _opt.Optimizer):
+                raise TypeError(f"{label}: the playground races lrcourse optimizers, got {type(o).__name__}")
+        if problem not in SURFACES:
+            raise ValueError(f"unknown surface {problem!r}; choose one of {list(SURFACES)}")
+        self.racers = racers
+        d = lambda name: dict(description=name, style=_DESC, layout=_wide())  # noqa: E731
+        self.controls = {
+            "problem": W.Dropdown(options=list(SURFACES), value=problem, **d("surface")),
+            "noise": W.FloatSlider(value=float(noise), min=0.0, max=max(5.0, noise), step=0.05, continuous_update=False,
+                                   **d("gradient noise")),
+            "steps": W.IntSlider(value=int(steps), min=10, max=max(1000, steps), step=10, continuous_update=False,
+                                 **d("steps")),
+        }
+        for label, o in racers.items():
+            dec = math.log10(o.lr) if o.lr > 0 else -3
+            self.controls[f"lr:{label}"] = W.FloatLogSlider(
+                value=o.lr if o.lr > 0 else 1e-3, base=10, min=min(-5, math.floor(dec)), max=max(1, math.ceil(dec)),
+                step=0.05, readout_format=".3g", continuous_update=False, description=f"lr {label}",
+                style={"description_width": "170px"}, layout=W.Layout(width="430px"))
+        for k, w in self.controls.items():
+            w.add_class("t-" + k.replace(":", "-").replace(" ", "_").replace("+", "p").replace(".", "_"))
+        self.lr_sliders = {label: self.controls[f"lr:{label}"] for label in racers}
+        self._setup_figure((11.0, 3.4))
+        self.histories, self.effective_lrs, self.problem = {}, {}, None
+        self.status = W.HTML()
+        self.status.add_class("t-status")
+        left = W.VBox([self.controls[k] for k in ("problem", "noise", "steps")])
+        right = W.VBox(list(self.lr_sliders.values()))
+        self.header = W.HTML("<b>Optimizer playground</b>: the same start, the same (noisy) gradients, "
+                             "lrcourse's NumPy optimizers")
+        self.children = [self.header, W.HBox([left, right]), self.image, self.status]
+        self.add_class("lrcourse-playground")
+        self._problems = {}
+        self._build_axes()
+        self._watch(self.controls.values())
+        self.recompute()
+
+    def __repr__(self):
+        return f"OptimizerPlayground({list(self.racers)}, problem={self.controls['problem'].value!r})"
+
+    def set(self, **values):
+        """Set several controls at once (one recompute); ``lr={label: value}`` sets LRs."""
+        with self.hold():
+            for k, v in values.items():
+                if k == "lr":
+                    for label, lr in v.items():
+                        self.lr_sliders[label].value = lr
+                elif k in self.controls:
+                    self.controls[k].value = v
+                else:
+                    raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
+        return self
+
+    def _build_problem(self):
+        name, noise = self.controls["problem"].value, float(self.controls["noise"].value)
+        key = (name, noise)
+        if key not in self._problems:
+            base = _prob.make_problem(name)
+            self._problems[key] = _prob.Noisy(base, noise=noise) if noise > 0 else base
+        return self._problems[key]
+
+    def _build_axes(self):
+        fig = self.figure
+        self._tax, self._lax, self._eax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.0, 1.2, 1.2]})
+        fig.subplots_adjust(left=0.05, right=0.985, bottom=0.15, top=0.80, wspace=0.3)
+        self._tax.set_title("trajectories", fontsize=10, y=1.0, pad=4)
+        self._lax.set_title("loss per step", fontsize=10, y=1.0, pad=4)
+        self._lax.set_xlabel("step")
+        self._eax.set_title("effective LR per coordinate (— x, ··· y)", fontsize=10, y=1.0, pad=4)
+        self._eax.set_xlabel("step")
+        self._eax.set_yscale("log")
+        self._contour, self._contour_key = None, None
+        self._loss_lim, self._eff_lim = None, None
+        (self._start,) = self._tax.plot([], [], "o", color="k", ms=4)
+        (self._star,) = self._tax.plot([], [], "*", color="gold", mec="k", ms=10)
+        self._lines = {}
+        for i, label in enumerate(self.racers):
+            col = f"C{i % 10}"
+            (tr,) = self._tax.plot([], [], "-", color=col, lw=1.4)
+            (lo,) = self._lax.plot([], [], "-", color=col, lw=1.6)
+            (e0,) = self._eax.plot([], [], "-", color=col, lw=1.4)
+            (e1,) = self._eax.plot([], [], ":", color=col, lw=1.6)
+            self._lines[label] = tuple(self._dyn(x) for x in (tr, lo, e0, e1))
+        fig.legend(handles=[_proxy(color=f"C{i % 10}", lw=1.6, label=label) for i, label in enumerate(self.racers)],
+                   loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(self.racers), 6), fontsize=8,
+                   frameon=False)
+        for ax in fig.axes:
+            ax.set_autoscale_on(False)
+
+    def _static_extra(self):
+        return self._contour_key
+
+    def recompute(self):
+        with self._lock:
+            t0 = time.perf_counter()
+            try:
+                problem = self._build_problem()
+                steps = int(self.controls["steps"].value)
+                hists, effs, diverged = {}, {}, []
+                with np.errstate(all="ignore"):
+                    for label, base in self.racers.items():
+                        opt = dataclasses.replace(base, lr=float(self.lr_sliders[label].value))
+                        h = runs.run(opt, problem, steps, record_states=True)
+                        eff = np.array([np.broadcast_to(runs.effective_lr(opt, s), problem.x0.shape) for s in h.states])
+                        hists[label], effs[label] = h, eff.reshape(steps, -1)
+                        if not np.all(np.isfinite(h.losses)):
+                            diverged.append(label)
+            except Exception as e:
+                self.error, text = _error_text(e)
+                self.status.value = f"<div style='color:#a00;font-weight:bold'>{html.escape(text)}</div>"
+                return
+            t1 = time.perf_counter()
+            self.problem, self.histories, self.effective_lrs, self.error = problem, hists, effs, None
+            try:
+                self._draw(problem, hists, effs, steps)
+                t2 = time.perf_counter()
+                render = self._render()
+            except Exception as e:
+                self.error, text = _error_text(e)
+                self.status.value = f"<div style='color:#a00;font-weight:bold'>{html.escape(text)}</div>"
+                self._bg = None
+                return
+            best = min(hists, key=lambda k: hists[k].losses[-1] if np.isfinite(hists[k].losses[-1]) else np.inf)
+            parts = [f"after {steps} steps, lowest loss: {best} ({hists[best].losses[-1]:.3g})"]
+            if diverged:
+                parts.append(f"diverged: {', '.join(diverged)}")
+            self.summary = "; ".join(parts)
+            self.status.value = f"<div style='color:#333'>{html.escape(self.summary)}</div>"
+            self.timings = {"compute": t1 - t0, "draw": t2 - t1, "render": render, "total": time.perf_counter() - t0}
+
+    def _draw(self, problem, hists, effs, steps):
+        ax = self._tax
+        key = self.controls["problem"].value
+        if key != self._contour_key:
+            if self._contour is not None:
+                self._contour.remove()
+            X, Y, Z = _prob.contour_grid(problem)
+            self._contour = ax.contour(X, Y, Z, levels=_prob.contour_levels(Z), colors="0.6", linewidths=0.7)
+            ax.set_xlim(X.min(), X.max())
+            ax.set_ylim(Y.min(), Y.max())
+            self._start.set_data([problem.x0[0]], [problem.x0[1]])
+            star = getattr(problem, "x_star", None)
+            self._star.set_data(([star[0]], [star[1]]) if star is not None else ([], []))
+            self._contour_key = key
+        x = np.arange(steps + 1)
+        losses, lrs = [], []
+        for label, (tr, lo, e0, e1) in self._lines.items():
+            h, eff = hists[label], effs[label]
+            tr.set_data(h.params[:, 0], h.params[:, 1])
+            lo.set_data(x, h.losses)
+            e0.set_data(np.arange(1, steps + 1), eff[:, 0])
+            e1.set_data(np.arange(1, steps + 1), eff[:, 1] if eff.shape[1] > 1 else eff[:, 0])
+            losses.append(h.losses)
+            lrs.append(eff)
+        positive = all(np.all(v[np.isfinite(v)] > 0) for v in losses)
+        scale = "log" if positive else "linear"
+        if self._lax.get_yscale() != scale:
+            self._lax.set_yscale(scale)
+            self._loss_lim = None
+        self._lax.set_xlim(0, steps)
+        lim = _sticky_limits(self._loss_lim, losses, log=positive)
+        if lim:
+            self._loss_lim = lim
+            self._lax.set_ylim(*lim)
+        self._eax.set_xlim(1, max(steps, 2))
+        lim = _sticky_limits(self._eff_lim, lrs, log=True)
+        if lim:
+            self._eff_lim = lim
+            self._eax.set_ylim(*lim)
