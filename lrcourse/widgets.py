@@ -337,7 +337,7 @@ def _nice_up(x: float) -> float:
     return 10.0 ** (e + 1)
 
 
-def _sticky_limits(current, arrays, log=False, slack=2.0):
+def _sticky_limits(current, arrays, log=False, slack=3.0):
     """Axis limits for the finite data, rounded (decades on a log axis, 1-2-2.5-5 steps on a
     linear one) and kept as they are while the data still fill them reasonably: moving a
     slider then changes only the lines, and the panel can redraw just those (see _render)."""
@@ -347,11 +347,14 @@ def _sticky_limits(current, arrays, log=False, slack=2.0):
     lo, hi = float(vals.min()), float(vals.max())
     if log:
         lo, hi = 10.0 ** math.floor(math.log10(lo)), 10.0 ** math.ceil(math.log10(hi))
+        lo = max(lo, hi * 1e-20)  # below 1e-20 of the top, float64 curves are rounding noise
         if hi <= lo:
             hi = lo * 10
         if current and current[0] <= lo and current[1] >= hi and math.log10(current[1] / current[0]) <= \
                 math.log10(hi / lo) + slack:
             return current
+        if current:  # moving out of the old limits: leave a decade of room on that side
+            lo, hi = (lo / 10 if lo < current[0] else lo), (hi * 10 if hi > current[1] else hi)
         return lo, hi
     span = max(hi - lo, abs(hi) * 1e-3, 1e-300)
     top = _nice_up(hi + 0.05 * span) if hi > 0 else -_nice_down(-(hi + 0.05 * span)) if hi < 0 else 0.05 * span

@@ -1,0 +1,274 @@
+"""The grader: extraction, the from-scratch rule, isolation basics, scoring, reports, wrong answers.
+
+The adversarial catalogue (cheating attempts) is in test_grader_adversarial.py.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import pathlib
+
+import nbformat
+import numpy as np
+import pytest
+
+from lrcourse import _grader_child as child
+from lrcourse import grader, grader_spec, optimizers, schedules
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    box = grader.make_sandbox(timeout=10)
+    yield box
+    import shutil
+    shutil.rmtree(box.workdir, ignore_errors=True)
+
+
+def write_nb(path: pathlib.Path, *sources: str, stem: str | None = None) -> pathlib.Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    if stem:
+        nb.metadata["lrcourse"] = {"stem": stem}
+    nbformat.write(nb, path)
+    return path
+
+
+# --------------------------------------------------------------------------- the child's stubs
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam"])
+def test_stub_optimizers_have_the_library_fields_and_init(name):
+    lib, stub = getattr(optimizers, name), getattr(child, name)
+    assert [(f.name, f.default, f.init) for f in dataclasses.fields(lib)] == \
+           [(f.name, f.default, f.init) for f in dataclasses.fields(stub)]
+    p = np.array([1.0, -2.0, 3.0])
+    for kw in ({}, {"momentum": 0.9} if name in ("SGD", "RMSprop") else {}, {"centered": True} if name == "RMSprop"
+               else {}, {"amsgrad": True} if name.startswith("Adam") else {}):
+        a, b = lib(**kw).init(p), stub(**kw).init(p)
+        assert type(a).__name__ == type(b).__name__ and a._fields == b._fields
+        for x, y in zip(a, b):
+            assert (x is None and y is None) or np.array_equal(x, y)
+    with pytest.raises(NotImplementedError):
+        stub().step(p, p, stub().init(p))
+
+
+def test_stub_plateau_matches_the_library():
+    lib, stub = schedules.ReduceLROnPlateau, child.ReduceLROnPlateau
+    assert [(f.name, f.default) for f in dataclasses.fields(lib)] == [(f.name, f.default) for f in dataclasses.fields(stub)]
+    for mode in ("min", "max"):
+        assert tuple(lib(0.1, mode=mode).init()) == tuple(stub(0.1, mode=mode).init())
+    assert child.PlateauState._fields == schedules.PlateauState._fields
+
+
+# --------------------------------------------------------------------------- extraction
+def test_extract_takes_the_target_and_its_helpers_only():
+    cells = [
+        "# Setup\n%matplotlib inline\nimport numpy as np\nimport torch\nfrom lrcourse import optimizers, runs",
+        "SCALE = 2.0\n\ndef helper(x):\n    return SCALE * x\n\nunused = runs.run",
+        "class MyAdam(optimizers.Adam):\n    def step(self, params, grad, state, lr=None):\n        return helper(params), state",
+        "check(MyAdam)\nMyAdam.step = None",
+        "!pip install something\nx = 1",
+    ]
+    src, why = grader.extract_source(cells, "MyAdam")
+    assert why is None
+    assert "SCALE = 2.0" in src and "def helper" in src and "class MyAdam" in src
+    assert "torch" not in src and "runs" not in src and "check(" not in src and "pip" not in src
+
+
+def test_extract_last_definition_wins_and_rebinding_is_graded():
+    cells = ["class MyAdam(optimizers.Adam):\n    def step(self, p, g, s, lr=None):\n        return p, s",
+             "MyAdam = optimizers.Adam  # 'fix' check()"]
+    src, _ = grader.extract_source(cells, "MyAdam")
+    assert src.strip() == "MyAdam = optimizers.Adam  # 'fix' check()"
+    q = grader_spec.find_target("MyAdam")
+    assert any("reference implementation" in p for p in grader.static_problems(src, q))
+
+
+def test_extract_reports_missing_and_broken_definitions():
+    assert grader.extract_source(["x = 1"], "MyAdam") == (None, "MyAdam is not defined in the notebook")
+    src, why = grader.extract_source(["class MyAdam(optimizers.Adam)\n    pass"], "MyAdam")
+    assert src is None and "syntax error" in why
+    src, why = grader.extract_source(["%%time\nclass MyAdam: pass"], "MyAdam")
+    assert src is None  # a cell magic's cell is not Python
+
+
+# --------------------------------------------------------------------------- the from-scratch rule
+ADAM = grader_spec.find_target("MyAdam")
+HONEST = """
+import math
+import numpy as np
+from functools import reduce
+
+class MyAdam(optimizers.Adam):
+    def step(self, params, grad, state, lr=None):
+        lr = self.lr if lr is None else lr
+        self._my_cache = None
+        return params - lr * np.sign(grad), optimizers.AdamState(state.step + 1, state.exp_avg, state.exp_avg_sq, None)
+"""
+
+
+def test_static_rules_accept_honest_code():
+    assert grader.static_problems(HONEST, ADAM) == []
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("import torch", "imports torch"),
+    ("from lrcourse.optimizers import Adam as A", "imports from lrcourse"),
+    ("import lrcourse.optimizers as ref", "imports lrcourse"),
+    ("import importlib", "imports importlib"),
+    ("from . import optimizers", "imports from ."),
+    ("x = super().step(params, grad, state, lr)", "calls super().step"),
+    ("x = optimizers.Adam.step(self, params, grad, state)", "uses optimizers.Adam other than as the base"),
+    ("x = schedules.ReduceLROnPlateau", "uses schedules.ReduceLROnPlateau"),
+    ("g = self._grad(params, grad)", "self._grad, a helper of the library"),
+    ("x = getattr(np, 'sqrt')", "uses getattr"),
+    ("x = eval('1')", "uses eval"),
+    ("x = open('expected.json').read()", "uses open"),
+    ("x = print.__self__", "special attribute .__self__"),
+    ("x = ().__class__.__base__.__subclasses__()", "special attribute"),
+    ("x = __builtins__", "special name __builtins__"),
+    ("x = np.load('answers.npy')", "uses .load"),
+    ("x = np.lib.npyio", "uses .lib"),
+    ("x = np._core.multiarray", "private attribute ._core"),
+    ("x = torch.optim.Adam", "uses torch"),
+    ("x = runs.compare", "uses runs"),
+])
+def test_static_rules_refuse(line, expected):
+    src = HONEST.replace("        lr = self.lr if lr is None else lr\n",
+                         f"        lr = self.lr if lr is None else lr\n        {line}\n")
+    problems = grader.static_problems(src, ADAM)
+    assert any(expected in p for p in problems), problems
+
+
+def test_static_rules_need_a_step():
+    src = "class MyAdam(optimizers.Adam):\n    pass\n"
+    assert grader.static_problems(src, ADAM) == ["MyAdam does not define step"]
+
+
+# --------------------------------------------------------------------------- the whole course
+def test_spec_covers_every_stem_with_unique_targets():
+    targets = [q.target for qs in grader_spec.QUESTIONS.values() for q in qs]
+    assert len(targets) == len(set(targets))
+    assert {p.stem for p in SOLUTIONS} == set(grader_spec.STEMS)
+    for q in (q for qs in grader_spec.QUESTIONS.values() for q in qs):
+        cases = grader_spec.draw_cases(q, grader_spec.public_rng(q), 2)
+        assert json.loads(json.dumps(cases)) == cases
+        for case in cases:
+            assert grader_spec.validate_output(q, grader_spec.expected_output(q, case)) is None
+
+
+def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
+    results = grader.grade_paths(SOLUTIONS + EXERCISES, workers=2)
+    assert len(results) == len(SOLUTIONS) + len(EXERCISES)
+    for r in results:
+        assert r.stem == pathlib.Path(r.path).stem, r.message
+        if "/solutions/" in r.path:
+            assert r.score == r.max_score > 0, "\n".join(q.output() for q in r.questions)
+        else:
+            assert r.score == 0, "\n".join(q.output() for q in r.questions)
+            assert all("NotImplementedError" in q.output() for q in r.questions)
+    csv_path = grader.write_reports(results, tmp_path)
+    rows = list(csv.DictReader(open(csv_path)))
+    assert len(rows) == len(results)
+    data = json.loads((tmp_path / results[0].name / "results.json").read_text())
+    assert set(data) >= {"score", "tests", "output"}
+    assert all(set(t) >= {"name", "score", "max_score", "output"} for t in data["tests"])
+
+
+def test_hidden_cases_are_fresh_per_run_and_never_shown():
+    q = grader_spec.find_target("MyAdam")
+    a, b = grader.GradingRun(), grader.GradingRun()
+    ca, _, n_pub = a.question_data(q)
+    cb, _, _ = b.question_data(q)
+    assert ca[:n_pub] == cb[:n_pub]          # public cases are the shipped examples
+    assert ca[n_pub:] != cb[n_pub:]          # hidden ones are drawn anew (os.urandom seed)
+    res = grader.ChildResult({i: ("out", [{"params": [0.0]}]) for i in range(len(ca))}, None, None, 0.0)
+    text = grader.score_question(q, a, res, None).output()
+    hidden_value = repr(ca[n_pub]["grads"][0][0])
+    hidden_part = text.split("hidden case 1")[1]
+    assert "hidden case 1: differs" in text and hidden_value not in text
+    assert "expected" not in hidden_part and "yours" not in hidden_part
+
+
+def test_grade_cli_writes_one_row_per_submission_whatever_they_are(tmp_path):
+    good = ROOT / "solutions" / "02_step_decay.ipynb"
+    broken = tmp_path / "broken.ipynb"
+    broken.write_text("{ not json")
+    empty = tmp_path / "empty.ipynb"
+    empty.write_text("")
+    nameless = write_nb(tmp_path / "nameless.ipynb", "x = 1")
+    out = tmp_path / "out"
+    from lrcourse.__main__ import main
+    assert main(["grade", str(good), str(broken), str(empty), str(nameless), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "grades.csv")))
+    assert [r["submission"].split("/")[-1] for r in rows] == ["02_step_decay.ipynb", "broken.ipynb", "empty.ipynb",
+                                                              "nameless.ipynb"]
+    assert rows[0]["score"] == "4" and rows[0]["02_step_decay/q1"] == "2"
+    assert "invalid JSON" in rows[1]["message"] and rows[1]["score"] == "0"
+    assert "could not tell which exercise" in rows[3]["message"]
+    assert len(list(out.glob("*/results.json"))) == 4
+
+
+# --------------------------------------------------------------------------- the catalogue of wrong answers
+# (stem, question key, text in the solution, its wrong replacement, the hint that must be given)
+WRONG = [
+    ("12_adam", "12_adam/q1", "np.sqrt(v) / math.sqrt(1 - beta2**t) + self.eps",
+     "np.sqrt(v / (1 - beta2**t) + self.eps)", "eps inside the square root"),
+    ("12_adam", "12_adam/q1", "m_hat = m / (1 - beta1**t)\n        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + self.eps",
+     "m_hat = m\n        denom = np.sqrt(v) + self.eps", "no bias correction"),
+    ("12_adam", "12_adam/q1", "t = state.step + 1\n        g", "t = state.step\n        g", "t starting at 0"),
+    ("14_adamw", "14_adamw/q1", "p = params * (1 - lr * self.weight_decay)\n        m = beta1 * state.exp_avg + (1 - beta1) * grad\n"
+     "        v = beta2 * state.exp_avg_sq + (1 - beta2) * grad * grad",
+     "p = params\n        grad = grad + self.weight_decay * params\n        m = beta1 * state.exp_avg + (1 - beta1) * grad\n"
+     "        v = beta2 * state.exp_avg_sq + (1 - beta2) * grad * grad", "L2 instead of decoupled decay"),
+    ("13_amsgrad", "13_amsgrad/q1", "v_max = np.maximum(state.max_exp_avg_sq, v)\n        denom = np.sqrt(v_max) / math.sqrt(1 - beta2**t) + self.eps",
+     "v_max = np.maximum(state.max_exp_avg_sq, v / (1 - beta2**t))\n        denom = np.sqrt(v_max) + self.eps",
+     "max over v_hat instead of v"),
+    ("08_sgd_momentum", "08_sgd_momentum/q1", "b = g.copy()", "b = (1 - self.dampening) * g",
+     "zero-initialised momentum buffer"),
+    ("11_adadelta", "11_adadelta/q1", "(1 - rho) * delta * delta", "(1 - rho) * (lr * delta) ** 2",
+     "lr-scaled accumulator"),
+    ("15_nadam", "15_nadam/q2", "mu = nadam_mu(t, beta1, self.momentum_decay)\n        mu_next = nadam_mu(t + 1, beta1, self.momentum_decay)",
+     "mu = beta1\n        mu_next = beta1", "NAdam without the mu schedule"),
+    ("02_step_decay", "02_step_decay/q1", "lr * gamma ** (t // step_size)", "lr * gamma ** ((t + 1) // step_size)",
+     "off-by-one schedule indexing"),
+    ("04_cosine_annealing", "04_cosine_annealing/q1", "math.cos(math.pi * t / T_max)",
+     "math.cos(math.pi * min(t, T_max) / T_max)", "clamped after T_max"),
+    ("05_reduce_on_plateau", "05_reduce_on_plateau/q1", "if bad > self.patience:", "if bad >= self.patience:",
+     "cut one epoch early"),
+    ("06_warmup", "06_warmup/q2", "lr * min(t / warmup, 1.0)", "lr * min((t + 1) / warmup, 1.0)",
+     "first update with a nonzero LR"),
+    ("09_adagrad", "09_adagrad/q1", "(np.sqrt(s) + self.eps)", "np.sqrt(s + self.eps)", "eps inside the square root"),
+    ("10_rmsprop", "10_rmsprop/q1", "avg = np.sqrt(square_avg) + self.eps",
+     "avg = np.sqrt(square_avg / (1 - a ** (state.step + 1))) + self.eps", "bias correction added"),
+    ("07_combining_schedules", "07_combining_schedules/q1", "k = t - warmup", "k = t", "cosine not restarted"),
+]
+
+
+def _mutated(tmp_path, i, stem, old, new):
+    nb = nbformat.read(ROOT / "solutions" / f"{stem}.ipynb", as_version=4)
+    hits = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and old in cell.source:
+            cell.source = cell.source.replace(old, new)
+            hits += 1
+    assert hits == 1, f"{stem}: {old!r} not found once"
+    path = tmp_path / f"wrong{i:02d}_{stem}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_known_mistakes_lose_points_and_get_their_hint(tmp_path):
+    paths = [_mutated(tmp_path, i, stem, old, new) for i, (stem, _, old, new, _) in enumerate(WRONG)]
+    results = grader.grade_paths(paths, workers=2)
+    for (stem, key, _, _, hint), r in zip(WRONG, results):
+        assert r.stem == stem
+        by_key = {q.key: q for q in r.questions}
+        q = by_key[key]
+        assert q.score < q.max_score, f"{key} with '{hint}' earned full marks"
+        assert f"looks like: {hint}" in q.output(), q.output()
+        for other in r.questions:  # the other questions of the notebook are unaffected
+            if other.key != key and not (stem == "15_nadam" and other.key == "15_nadam/q1"):
+                assert other.score == other.max_score, other.output()
