@@ -309,7 +309,8 @@ _SAFE_BUILTINS = (
     "round set slice sorted staticmethod classmethod str sum super tuple zip True False None "
     "NotImplemented Ellipsis BaseException Exception ArithmeticError AssertionError AttributeError "
     "FloatingPointError IndexError KeyError LookupError NotImplementedError OverflowError RuntimeError "
-    "StopIteration TypeError ValueError ZeroDivisionError"
+    "StopIteration TypeError ValueError ZeroDivisionError SystemExit KeyboardInterrupt GeneratorExit RecursionError "
+    "MemoryError"
 ).split()
 
 # Audit events that plain NumPy code may raise once the student's code runs; every other

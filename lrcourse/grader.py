@@ -33,6 +33,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import symtable
 import sys
 import tempfile
 import threading
@@ -141,6 +142,20 @@ def _definitions(sources: list[str]) -> tuple[dict, list[str]]:
     return defs, notes
 
 
+def _global_names(source: str) -> set:
+    """The global names a top-level statement refers to (its parameters and locals excluded)."""
+    try:
+        top = symtable.symtable(source, "<definition>", "exec")
+    except (SyntaxError, ValueError, RecursionError):
+        return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+    names, stack = {s.get_name() for s in top.get_symbols() if s.is_referenced()}, list(top.get_children())
+    while stack:
+        table = stack.pop()
+        names |= {s.get_name() for s in table.get_symbols() if s.is_global() and s.is_referenced()}
+        stack.extend(table.get_children())
+    return names
+
+
 def extract_source(sources: list[str], target: str) -> tuple[str | None, str | None]:
     """The graded code for ``target``: its definition and the top-level ones it refers to.
 
@@ -158,11 +173,11 @@ def extract_source(sources: list[str], target: str) -> tuple[str | None, str | N
         if id(d) in chosen:
             continue
         chosen[id(d)] = d
-        for node in ast.walk(d.node):
-            if isinstance(node, ast.Name) and node.id in defs and node.id not in PROVIDED:
-                dep = defs[node.id]
+        for name in _global_names(d.source):
+            if name in defs and name not in PROVIDED:
+                dep = defs[name]
                 if dep is None:
-                    return None, f"{target} needs {node.id}, whose cell has a syntax error"
+                    return None, f"{target} needs {name}, whose cell has a syntax error"
                 todo.append(dep)
     parts = sorted(chosen.values(), key=lambda d: d.order)
     return "\n\n".join(p.source for p in parts) + "\n", None

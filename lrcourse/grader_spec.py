@@ -531,6 +531,69 @@ def _mean_cosine(lr, T_max, eta_min):
     return float(np.mean(S.CosineAnnealingLR(lr, T_max=T_max, eta_min=eta_min)(np.arange(T_max))))
 
 
+# --------------------------------------------------------------------------- range test, one-cycle, SGDR
+def _range_lrs(lr_min, lr_max, steps):
+    return [lr_min * (lr_max / lr_min) ** (k / (steps - 1)) for k in range(steps)]
+
+
+def _noisy_losses(rng):
+    n = int(rng.integers(10, 100))
+    curve = rng.uniform(0.5, 3.0) * np.exp(-rng.uniform(0, 0.05) * np.arange(n))
+    return (curve * np.exp(0.1 * rng.standard_normal(n))).tolist()
+
+
+def _smoothed(losses, beta, debias=True, swapped=False):
+    out, avg = [], 0.0
+    for k, loss in enumerate(losses):
+        avg = (1 - beta) * avg + beta * loss if swapped else beta * avg + (1 - beta) * loss
+        out.append(avg / (1 - beta ** (k + 1)) if debias else avg)
+    return out
+
+
+def _one_cycle_kwargs(rng):
+    while True:
+        n, pct = int(rng.integers(20, 200)), float(rng.uniform(0.1, 0.5))
+        if pct * n >= 3 and n - pct * n >= 2:
+            break
+    return {"max_lr": _logu(rng, 1e-3, 1.0), "total_steps": n, "pct_start": pct,
+            "div_factor": float(rng.uniform(5, 50)), "final_div_factor": _logu(rng, 10.0, 1e4)}
+
+
+def _one_cycle(kw):
+    return S.OneCycleLR(kw["max_lr"], total_steps=kw["total_steps"], pct_start=kw["pct_start"],
+                        div_factor=kw["div_factor"], final_div_factor=kw["final_div_factor"], anneal_strategy="cos")
+
+
+def _one_cycle_variant(peak_offset=1.0, final_from_max=False, linear=False):
+    def lr(t, max_lr, total_steps, pct_start, div_factor, final_div_factor):
+        initial = max_lr / div_factor
+        final = max_lr / final_div_factor if final_from_max else initial / final_div_factor
+        peak = pct_start * total_steps - peak_offset
+        if t <= peak:
+            pct, a, b = t / peak, initial, max_lr
+        else:
+            pct, a, b = (t - peak) / (total_steps - 1 - peak), max_lr, final
+        return a + (b - a) * pct if linear else b + (a - b) * (1 + math.cos(math.pi * pct)) / 2
+    return lr
+
+
+def _sgdr_kwargs(rng, i):
+    lr = _logu(rng, 1e-3, 1.0)
+    return {"lr": lr, "T_0": int(rng.integers(2, 20)), "T_mult": 1 + i % 3,
+            "eta_min": _maybe(rng, lr * float(rng.uniform(0, 0.2)))}
+
+
+def _sgdr_variant(mult=True, reach_min=False):
+    def lr_at(t, lr, T_0, T_mult, eta_min):
+        T_i, T_cur = T_0, t
+        while T_cur >= T_i:
+            T_cur -= T_i
+            T_i = T_i * T_mult if mult else T_i
+        denom = T_i - 1 if reach_min and T_i > 1 else T_i
+        return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * T_cur / denom)) / 2
+    return lr_at
+
+
 # --------------------------------------------------------------------------- the questions
 def _schedule_q(qid, title, target, build, make_kwargs, steps, mistakes, points=2.0):
     return Question(qid, title, "schedule", target, points, _sched_case(make_kwargs, steps),
@@ -841,6 +904,37 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
                     _nadam("MuOffByOne", t_offset=1)),
             Mistake(*_IGNORED_LR, _nadam("IgnoresLr15", ignore_lr=True)),
         ), tol=1e-7),
+    ),
+    "17_lr_range_test_and_one_cycle": (
+        _fn("q1", "The range test's LR ramp", "range_test_lrs", _range_lrs,
+            lambda rng: {"lr_min": _logu(rng, 1e-6, 1e-3), "lr_max": _logu(rng, 0.1, 10.0),
+                         "steps": int(rng.integers(10, 200))}, (
+                Mistake("the ramp stops short of lr_max", "the exponent is k / (steps - 1), so the last LR is lr_max",
+                        lambda lr_min, lr_max, steps: [lr_min * (lr_max / lr_min) ** (k / steps) for k in range(steps)]),
+                Mistake("a linear ramp", "the range test grows the LR exponentially (evenly spaced in log LR)",
+                        lambda lr_min, lr_max, steps: np.linspace(lr_min, lr_max, steps)),
+            )),
+        _fn("q2", "Smoothing the loss", "smoothed_losses", _smoothed,
+            lambda rng: {"losses": _noisy_losses(rng), "beta": float(rng.uniform(0.8, 0.99))},
+            (Mistake("no bias correction", "divide the average by 1 - beta ** (k + 1), as Adam does for m",
+                     lambda losses, beta: _smoothed(losses, beta, debias=False)),
+             Mistake("beta and 1 - beta swapped", "the old average is weighted by beta: s = beta * s + (1 - beta) * loss",
+                     lambda losses, beta: _smoothed(losses, beta, swapped=True)))),
+        _schedule_q("q3", "OneCycleLR in closed form", "one_cycle_lr", _one_cycle, _one_cycle_kwargs,
+                    lambda kw: kw["total_steps"], (
+            Mistake("off-by-one schedule indexing", "torch's warm-up ends at update pct_start * total_steps - 1 (a float)",
+                    _one_cycle_variant(peak_offset=0.0)),
+            Mistake("final LR from max_lr", "the final LR is initial_lr / final_div_factor, initial_lr = max_lr / div_factor",
+                    _one_cycle_variant(final_from_max=True)),
+            Mistake("linear annealing", "anneal_strategy='cos': end + (start - end) * (1 + cos(pi * pct)) / 2",
+                    _one_cycle_variant(linear=True)),
+        )),
+        _schedule_q("q4", "SGDR (CosineAnnealingWarmRestarts)", "sgdr_lr", lambda kw: S.CosineAnnealingWarmRestarts(**kw),
+                    _sgdr_kwargs, 150, (
+            Mistake("T_mult ignored", "cycle i lasts T_0 * T_mult ** i updates", _sgdr_variant(mult=False)),
+            Mistake("reaches eta_min before the restart", "T_cur runs 0 .. T_i - 1 and the angle is pi * T_cur / T_i: "
+                    "the LR never quite reaches eta_min", _sgdr_variant(reach_min=True)),
+        )),
     ),
 }
 

@@ -394,7 +394,7 @@ def _encode_png(canvas) -> bytes:
     return buf.getvalue()
 
 
-def _ABOVE(ncol, fontsize):
+def _above(ncol, fontsize):
     """Legend options that put it in a row above the axes, out of the data's way."""
     return dict(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=ncol, fontsize=fontsize, frameon=False,
                 borderaxespad=0.2, handlelength=1.8, columnspacing=1.0)
@@ -545,13 +545,18 @@ class VerificationPanel(_FigurePanel):
         if isinstance(problem, _prob.Problem):
             if isinstance(problem, _prob.NoisyQuadratic):
                 noise = problem.noise
-            key = problem.name if problem.name not in choices else problem.name
+            key = problem.name  # a given instance replaces the standard problem of that name
             self._problems[(key, noise if key == "noisy quadratic" else None)] = problem
             if key not in choices:
                 choices.append(key)
             problem = key
         if problem not in choices:
             raise ValueError(f"unknown problem {problem!r}; choose one of {choices} or pass a Problem")
+
+        device = settings.get("device", "auto")
+        device = _default_device() if device == "auto" else device
+        if device not in _devices():
+            raise ValueError(f"device {device!r} is not available here; choose one of {_devices()} or 'auto'")
 
         # -- controls
         self.controls = _field_controls(method, steps)
@@ -561,7 +566,7 @@ class VerificationPanel(_FigurePanel):
                                    continuous_update=False, style=_DESC, layout=_wide()),
             "steps": W.IntSlider(value=steps, min=10, max=max(1000, steps), step=10, description="steps",
                                  continuous_update=False, style=_DESC, layout=_wide()),
-            "device": W.Dropdown(options=_devices(), value=settings.get("device", _default_device()),
+            "device": W.Dropdown(options=_devices(), value=device,
                                  description="device", style=_DESC, layout=_wide()),
             "dtype": W.Dropdown(options=["float64", "float32"], value=settings.get("dtype", "float64"),
                                 description="dtype", style=_DESC, layout=_wide()),
@@ -587,7 +592,7 @@ class VerificationPanel(_FigurePanel):
         grid = W.HBox([W.VBox(fields[:half]), W.VBox(fields[half:])])
         setup_box = W.HBox([W.VBox([setup["problem"], setup["noise"], setup["steps"]]),
                             W.VBox([setup["device"], setup["dtype"]])])
-        self.children = [self.header, grid, setup_box, self.image, self.verdict_html, self.info]
+        self.children = [self.header, grid, setup_box, self.verdict_html, self.image, self.info]
         self.add_class("lrcourse-verification")
         self._watch(self.controls.values())
         self.recompute()
@@ -607,6 +612,8 @@ class VerificationPanel(_FigurePanel):
                     self.controls[k].value = ", ".join(str(m) for m in v)
                 elif k not in self.controls:
                     raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
+                elif isinstance(self.controls[k], W.HTML):
+                    raise KeyError(f"{k} is shown but not editable in the panel; build a new {type(self._base).__name__}")
                 elif isinstance(self.controls[k], _Literal):
                     self.controls[k].value = repr(v)
                 else:
@@ -741,7 +748,7 @@ class VerificationPanel(_FigurePanel):
         self._dyn(a["np_curve"]), self._dyn(a["t_curve"])
         # legends sit above the axes: the data lines are drawn over the background (see _render)
         cax.legend(handles=[_proxy(color=NUMPY_C, lw=2.2, label="lrcourse (NumPy)"),
-                            _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch")], **_ABOVE(2, 8))
+                            _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch")], **_above(2, 8))
         if self.kind == "optimizer":
             cax.set_yscale("log")
         eax.set_xlabel("step" if self.kind != "plateau" else "epoch")
@@ -805,7 +812,7 @@ class VerificationPanel(_FigurePanel):
             if has_ref:
                 handles.append(_proxy(color="k", ls=":", lw=1.2, label=f"tolerance {r.tolerance:.0e}"))
             if handles:
-                eax.legend(handles=handles, **_ABOVE(3, 7))
+                eax.legend(handles=handles, **_above(3, 7))
             a["legend_key"] = legend_key
 
     def _draw_trajectory(self, r, problem):
@@ -888,7 +895,7 @@ class ScheduleComposer(_FigurePanel):
                                        "T_max", "eta_min", "restarts", "T_mult")])
         note = "" if self.has_restarts else " (warm restarts need schedules.CosineAnnealingWarmRestarts)"
         self.header = W.HTML(f"<b>Schedule composer</b>: warm-up, then decay, as one SequentialLR{note}")
-        self.children = [self.header, W.HBox([left, right]), self.image, self.verdict_html, self.code_html]
+        self.children = [self.header, W.HBox([left, right]), self.verdict_html, self.image, self.code_html]
         self.add_class("lrcourse-composer")
         self._build_axes()
         self._watch(c.values())
@@ -990,7 +997,7 @@ class ScheduleComposer(_FigurePanel):
         self._dyn(self._np_line), self._dyn(self._t_line)
         ax.legend(handles=[_proxy(color=NUMPY_C, lw=2.2, label="lrcourse SequentialLR"),
                            _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch (the code below)"),
-                           _proxy(color="0.5", lw=1, ls=":", label="milestone")], **_ABOVE(3, 8))
+                           _proxy(color="0.5", lw=1, ls=":", label="milestone")], **_above(3, 8))
         eax.set_title("|lrcourse − torch| / lr", fontsize=10, y=1.0, pad=4)
         eax.set_xlabel("update t")
         eax.set_yscale("log")

@@ -77,6 +77,13 @@ def test_extract_takes_the_target_and_its_helpers_only():
     assert "torch" not in src and "runs" not in src and "check(" not in src and "pip" not in src
 
 
+def test_extract_ignores_globals_shadowed_by_parameters_and_locals():
+    cells = ["max_lr = runs.something()\nlr = torch.tensor(1.0)\nSCALE = 2",
+             "def one_cycle_lr(t, max_lr, total_steps):\n    lr = max_lr * SCALE\n    return lr"]
+    src, _ = grader.extract_source(cells, "one_cycle_lr")
+    assert src == "SCALE = 2\n\ndef one_cycle_lr(t, max_lr, total_steps):\n    lr = max_lr * SCALE\n    return lr\n"
+
+
 def test_extract_last_definition_wins_and_rebinding_is_graded():
     cells = ["class MyAdam(optimizers.Adam):\n    def step(self, p, g, s, lr=None):\n        return p, s",
              "MyAdam = optimizers.Adam  # 'fix' check()"]

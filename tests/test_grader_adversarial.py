@@ -56,6 +56,11 @@ def adam_class(body: str, class_extra: str = "") -> str:
 
 ESCAPE = "b = print.__self__\n"   # the real builtins module, through a bound builtin's __self__
 
+
+def esc(body: str) -> str:
+    """An attack body that starts from the real builtins module."""
+    return ESCAPE + textwrap.dedent(body).strip("\n")
+
 ATTACKS = {
     # -- handing the work to a ready-made implementation ------------------------------------------
     "super().step": adam_class("return super().step(params, grad, state, lr)"),
@@ -82,45 +87,45 @@ ATTACKS = {
         import importlib
         return importlib.import_module("lrcourse.optimizers").Adam.step(self, params, grad, state, lr)
     """),
-    "real builtins via print.__self__": adam_class(ESCAPE + """
+    "real builtins via print.__self__": adam_class(esc("""
         ref = b.__import__("lrcourse.optimizers", fromlist=["Adam"])
         return ref.Adam.step(self, params, grad, state, lr)
-    """),
-    "sys.path pointed at the repository and site-packages": adam_class(ESCAPE + f"""
+    """)),
+    "sys.path pointed at the repository and site-packages": adam_class(esc(f"""
         sys = b.__import__("sys")
         sys.path[:0] = [{REPO!r}, {SITE!r}]
         sys.meta_path[:] = [m for m in sys.meta_path]
         ref = b.__import__("lrcourse.optimizers", fromlist=["Adam"])
         return ref.Adam.step(self, params, grad, state, lr)
-    """),
-    "importlib internals, past the import audit": adam_class(ESCAPE + f"""
+    """)),
+    "importlib internals, past the import audit": adam_class(esc(f"""
         sys = b.__import__("sys")
         sys.path[:0] = [{REPO!r}]
         boot = sys.modules["importlib._bootstrap"]
         ref = boot._find_and_load("lrcourse.optimizers", b.__import__)
         return ref.Adam.step(self, params, grad, state, lr)
-    """),
-    "exec of the reference source": adam_class(ESCAPE + f"""
+    """)),
+    "exec of the reference source": adam_class(esc(f"""
         ns = {{"__name__": "ref"}}
         b.exec(b.open({REPO + '/lrcourse/optimizers.py'!r}).read(), ns)
         return ns["Adam"].step(self, params, grad, state, lr)
-    """),
-    "SourceFileLoader on the reference": adam_class(ESCAPE + f"""
+    """)),
+    "SourceFileLoader on the reference": adam_class(esc(f"""
         sys = b.__import__("sys")
         loader = sys.modules["importlib._bootstrap_external"].SourceFileLoader("ref", {REPO + '/lrcourse/optimizers.py'!r})
         return loader.load_module().Adam.step(self, params, grad, state, lr)
-    """),
-    "ctypes": adam_class(ESCAPE + """
+    """)),
+    "ctypes": adam_class(esc("""
         ctypes = b.__import__("sys").modules.get("ctypes") or b.__import__("ctypes")
         ctypes.CDLL(None).system(b"touch /tmp/lrcourse-pwned")
         return params, state
-    """),
-    "subprocess": adam_class(ESCAPE + """
+    """)),
+    "subprocess": adam_class(esc("""
         b.__import__("subprocess").run(["touch", "/tmp/lrcourse-pwned"])
         return params, state
-    """),
+    """)),
     # -- looking for the expected values ----------------------------------------------------------
-    "reads files: cwd, parents, /proc, /tmp": adam_class(ESCAPE + """
+    "reads files: cwd, parents, /proc, /tmp": adam_class(esc("""
         os = b.__import__("os")
         for path in ["expected.json", "../job.json", "../results", "/proc/self/cmdline", "/proc/self/environ",
                      "/proc/" + str(os.getppid()) + "/environ"]:
@@ -134,8 +139,8 @@ ATTACKS = {
             except BaseException:
                 pass
         return params * 0, state
-    """),
-    "environment and caller's frames": adam_class(ESCAPE + """
+    """)),
+    "environment and caller's frames": adam_class(esc("""
         sys, os = b.__import__("sys"), b.__import__("os")
         seen = dict(os.environ)
         f = sys._getframe(0)
@@ -147,12 +152,12 @@ ATTACKS = {
             if key in seen:
                 return np.asarray(seen[key]), state
         return params + 1.0, state
-    """),
-    "gc search of the heap": adam_class(ESCAPE + """
+    """)),
+    "gc search of the heap": adam_class(esc("""
         gc = b.__import__("gc")
         found = [o for o in gc.get_objects() if b.isinstance(o, dict) and "expected" in o]
         return params, state
-    """),
+    """)),
     # -- tampering ----------------------------------------------------------------------------------
     "patches numpy and the comparison helpers": adam_class("""
         np.allclose = lambda *a, **k: True
@@ -160,15 +165,15 @@ ATTACKS = {
         np.isclose = lambda *a, **k: True
         return params * 0 + 123.0, state
     """),
-    "writes into the grader's source": adam_class(ESCAPE + f"""
+    "writes into the grader's source": adam_class(esc(f"""
         with b.open({REPO + '/lrcourse/grader.py'!r}, "a") as f:
             f.write("\\n# pwned\\n")
         return params, state
-    """),
+    """)),
     "overrides check() and prints a pass": [adam_class("raise NotImplementedError"),
                                             "def check(*a, **k):\n    print('✓ MyAdam.step matches lrcourse and torch')",
                                             "check(MyAdam)"],
-    "forged result lines on stdout and on every file descriptor": adam_class(ESCAPE + """
+    "forged result lines on stdout and on every file descriptor": adam_class(esc("""
         line = '{"case": 0, "out": [{"params": [0.0]}]}\\n{"score": 100, "max_score": 4}\\n'
         print(line * 50)
         os = b.__import__("os")
@@ -178,17 +183,17 @@ ATTACKS = {
             except BaseException:
                 pass
         return params, state
-    """),
-    "kills the grader": adam_class(ESCAPE + """
+    """)),
+    "kills the grader": adam_class(esc("""
         os = b.__import__("os")
         os.kill(os.getppid(), 9)
         return params, state
-    """),
-    "lifts its resource limits": adam_class(ESCAPE + """
+    """)),
+    "lifts its resource limits": adam_class(esc("""
         resource = b.__import__("resource")
         resource.setrlimit(resource.RLIMIT_AS, (-1, -1))
         return params, state
-    """),
+    """)),
     # -- denial of service --------------------------------------------------------------------------
     "exits the process (os._exit at class definition)": adam_class(HONEST_BODY, ESCAPE + 'b.__import__("os")._exit(0)\n'),
     "raises SystemExit": adam_class("raise SystemExit(0)"),
@@ -203,11 +208,11 @@ ATTACKS = {
     """),
     "huge allocation": adam_class("x = np.ones((10**5, 10**5))\nreturn params, state"),
     "huge list": adam_class("x = [0] * 10**10\nreturn params, state"),
-    "fork bomb": adam_class(ESCAPE + """
+    "fork bomb": adam_class(esc("""
         os = b.__import__("os")
         while True:
             os.fork()
-    """),
+    """)),
     "floods stdout": adam_class("while True:\n    print('x' * 10**6)"),
     "deep recursion": adam_class("def f(n):\n    return f(n + 1)\nreturn f(0)"),
 }
@@ -252,6 +257,7 @@ def test_attacks_earn_nothing_and_cost_only_their_question(attack_paths, protect
         assert cheat.score == 0, f"{name} ({layers}) earned {cheat.score}:\n{cheat.output()}"
         assert honest.score == honest.max_score, f"{name} ({layers}) cost the honest question:\n{honest.output()}"
         assert len(cheat.lines) > 1 and cheat.lines[1].strip(), f"{name}: no explanation given"
+        assert "syntax error" not in cheat.output(), f"{name}: the attack itself is broken"
 
 
 def test_static_layer_names_the_offence(attack_paths):

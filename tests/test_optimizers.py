@@ -13,12 +13,16 @@ from __future__ import annotations
 import collections
 import dataclasses
 import inspect
+import os
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+# hypothesis examples per test; LRCOURSE_HYPOTHESIS_EXAMPLES=1000 for a thorough run
+N_EXAMPLES = int(os.environ.get("LRCOURSE_HYPOTHESIS_EXAMPLES", 25))
 
 from lrcourse import optimizers as O
 from lrcourse.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
@@ -347,7 +351,7 @@ def random_torch_state(opt, p, rng, step, sgd_buffer):
 
 
 def _hyper_test(cls):
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=N_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(kw=HYPER[cls], dtype=st.sampled_from(DTYPES), step=st.integers(0, 300), seed=st.integers(0, 2**32 - 1),
            lr_override=st.one_of(st.none(), _unit(0, 1)), sgd_buffer=st.booleans())
     def test(kw, dtype, step, seed, lr_override, sgd_buffer):

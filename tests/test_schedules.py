@@ -7,6 +7,7 @@ Convention checked: ``sched(t)`` is the LR that update t (t = 0, 1, ...) uses, i
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import numpy as np
@@ -14,6 +15,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+# hypothesis examples per test; LRCOURSE_HYPOTHESIS_EXAMPLES=1000 for a thorough run
+N_EXAMPLES = int(os.environ.get("LRCOURSE_HYPOTHESIS_EXAMPLES", 25))
 
 from lrcourse import schedules as S
 from lrcourse.schedules import (
@@ -292,7 +296,7 @@ plateau_configs = st.fixed_dictionaries(dict(
 ))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=6 * N_EXAMPLES, deadline=None)
 @given(config=plateau_configs, metrics=st.lists(metric_values, max_size=80))
 def test_plateau_hypothesis(config, metrics):
     plateau_pair(ReduceLROnPlateau(**config), metrics)

@@ -73,16 +73,17 @@ def test_readme_commands_exist_and_ci_runs_the_test_command():
 
 
 def test_notebooks_are_clean():
-    """No saved widget state, no execution counts, no absolute paths, no multi-MB files."""
+    """No saved widget state, counts 1..n in order, no absolute paths, no multi-MB files."""
     for path in sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb")) + \
             sorted(ROOT.glob("exercises/*.ipynb")):
         text = path.read_text()
         nb = json.loads(text)
         assert "widgets" not in nb.get("metadata", {}), f"{path.name}: saved widget state"
         assert len(text) < 2_000_000, f"{path.name}: {len(text) / 1e6:.1f} MB"
-        for cell in nb["cells"]:
-            if cell["cell_type"] == "code":
-                assert cell.get("execution_count") is None, f"{path.name}: execution counts saved"
+        counts = [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"]
+        ran = [c for c in counts if c is not None]
+        if ran:  # executed notebooks: counts are 1..n in cell order (tools/nbrun.py), not run history
+            assert counts == list(range(1, len(counts) + 1)), f"{path.name}: execution counts {counts}"
         for place in ("/work/", "/root/", "/tmp/", "/home/"):
             assert place not in text, f"{path.name}: absolute path {place}"
 

@@ -4,7 +4,9 @@
 
 Runs each notebook top to bottom in a fresh kernel from its own folder, the way nbval
 does, keeps the outputs (plots included, so the repository shows them), and removes what
-is noise in a diff: execution counts, saved widget state and per-cell timing metadata.
+is noise in a diff: saved widget state and per-cell timing metadata.  Execution counts are
+renumbered 1, 2, 3, ... in cell order (nbval needs a count on every cell with outputs, and
+sequential counts do not change from one run to the next).
 Cells tagged ``raises-exception`` may fail.  Prints the wall time of each notebook.
 """
 from __future__ import annotations
@@ -24,14 +26,16 @@ def clean(nb) -> None:
     nb.metadata.setdefault("language_info", {"name": "python"})
     for lang_key in ("version", "codemirror_mode", "pygments_lexer", "nbconvert_exporter", "mimetype", "file_extension"):
         nb.metadata["language_info"].pop(lang_key, None)
+    count = 0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
         if cell.cell_type == "code":
-            cell.execution_count = None
+            count += 1
+            cell.execution_count = count
             for out in cell.outputs:
                 if "execution_count" in out:
-                    out["execution_count"] = None
+                    out["execution_count"] = count
 
 
 def execute(path: pathlib.Path, timeout: int) -> float:

@@ -1,0 +1,133 @@
+"""solutions/ -> exercises/: generation, --check, and both sets of notebooks running as shipped."""
+from __future__ import annotations
+
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+
+from lrcourse import exercises, grader_spec
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+SETUP = textwrap.dedent(re.search(r"```python\n(\s*# Setup:.*?)\n\s*```", (ROOT / "CONTRIBUTING.md").read_text(),
+                                  re.S).group(1)).strip()
+
+
+# --------------------------------------------------------------------------- the generator
+def test_strip_solutions_keeps_indentation_and_names_the_stub():
+    src = ("class MyAdam(optimizers.Adam):\n    def step(self, p, g, s, lr=None):\n"
+           "        ### BEGIN SOLUTION\n        return p, s\n        ### END SOLUTION\n\nx = 1")
+    out, n = exercises.strip_solutions(src)
+    assert n == 1
+    assert out == ("class MyAdam(optimizers.Adam):\n    def step(self, p, g, s, lr=None):\n"
+                   "        # YOUR CODE HERE\n        raise NotImplementedError(\"MyAdam.step: your code here\")\n\nx = 1")
+    md, n = exercises.strip_solutions("Answer:\n### BEGIN SOLUTION\n42\n### END SOLUTION", markdown=True)
+    assert (md, n) == ("Answer:\nYOUR ANSWER HERE", 1)
+
+
+@pytest.mark.parametrize("src", ["### BEGIN SOLUTION\nx", "x\n### END SOLUTION",
+                                 "### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION"])
+def test_unbalanced_markers_are_errors(src):
+    with pytest.raises(ValueError):
+        exercises.strip_solutions(src)
+
+
+def test_raising_cells_follow_stubs_through_helpers_and_missing_names():
+    stub = 'def f():\n    raise NotImplementedError("f")'
+    cells = [stub,                                   # defining a stub is fine
+             "def g():\n    return f() + 1",         # so is defining a helper that calls it
+             "print('hello')",                       # unrelated
+             None,                                   # a markdown cell
+             "y = g()",                              # runs the stub through g: raises
+             "z = y + 1",                            # y was never defined: raises
+             "def h():\n    return 2\nw = h()",      # fine
+             "check(f)"]                             # raises
+    assert exercises.raising_cells(cells) == [False, False, False, False, True, True, False, True]
+
+
+def test_exercises_are_up_to_date_with_the_solutions(capsys):
+    assert exercises.main(["--check"]) == 0, capsys.readouterr().out
+
+
+def test_check_mode_finds_stale_missing_and_extra_notebooks(tmp_path):
+    sol, ex = tmp_path / "solutions", tmp_path / "exercises"
+    sol.mkdir()
+    for p in SOLUTIONS[:2]:
+        shutil.copy(p, sol / p.name)
+    args = ["--solutions", str(sol), "--out", str(ex)]
+    assert exercises.main(args + ["--check"]) == 1          # missing
+    assert exercises.main(args) == 0
+    assert exercises.main(args + ["--check"]) == 0
+    first = ex / SOLUTIONS[0].name
+    first.write_text(first.read_text().replace("YOUR CODE HERE", "my answer"))
+    (ex / "99_extra.ipynb").write_text("{}")
+    assert exercises.main(args + ["--check"]) == 1          # stale and extra
+    assert exercises.main(args) == 0
+    assert not (ex / "99_extra.ipynb").exists() and exercises.main(args + ["--check"]) == 0
+
+
+# --------------------------------------------------------------------------- the notebooks themselves
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_every_topic_has_a_solution_notebook_that_checks_every_question():
+    assert [p.stem for p in SOLUTIONS] == sorted(grader_spec.STEMS)
+    for path in SOLUTIONS:
+        nb = nbformat.read(path, as_version=4)
+        cells = _code(nb)
+        assert cells[0].source == SETUP, f"{path.name}: the setup cell differs from CONTRIBUTING.md"
+        text = "\n".join(c.source for c in cells)
+        for q in grader_spec.QUESTIONS[path.stem]:
+            assert re.search(rf"^(class|def) {q.target}\b", text, re.M), f"{path.name}: {q.target} not defined"
+            assert f"check({q.target})" in text, f"{path.name}: no check({q.target})"
+        assert "### BEGIN SOLUTION" in text
+        for c in cells:   # committed executed, without errors
+            assert c.execution_count is not None and all(o.output_type != "error" for o in c.outputs), path.name
+        assert path.stat().st_size < 200_000
+
+
+def test_exercises_ship_stubs_without_outputs_or_solutions():
+    assert [p.name for p in EXERCISES] == [p.name for p in SOLUTIONS]
+    for path in EXERCISES:
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata["lrcourse"]["stem"] == path.stem
+        text = "\n".join(c.source for c in nb.cells)
+        assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+        for c in _code(nb):
+            assert c.outputs == [] and c.execution_count is None
+        n_stubs = text.count("raise NotImplementedError(")
+        assert n_stubs >= len(grader_spec.QUESTIONS[path.stem])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
+def test_exercise_runs_fresh_and_fails_exactly_where_tagged(path):
+    """What nbval checks (no error in an untagged cell), and that every tagged cell really fails."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    for i, c in enumerate(_code(nb)):
+        errors = [o for o in c.outputs if o.output_type == "error"]
+        tagged = "raises-exception" in c.metadata.get("tags", [])
+        assert bool(errors) == tagged, f"{path.name} code cell {i}: tagged={tagged}, errors={errors}"
+        for e in errors:
+            assert e.ename in ("NotImplementedError", "NameError"), f"{path.name} code cell {i}: {e.ename}: {e.evalue}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_solution_passes_nbval(path):
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                        "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+                        str(path.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
