@@ -434,10 +434,12 @@ class Adam(Optimizer):
         m_hat  = m / (1 - beta1**t)
         p      = p - lr * m_hat / (sqrt(v_max) / sqrt(1 - beta2**t) + eps)
 
-    Where torch differs from the paper: eps is added *after* bias-correcting the square
-    root (the paper adds it to sqrt(v_hat), which is the same; TensorFlow's "eps-hat" adds
-    it before the correction); AMSGrad takes the running max of the uncorrected v and
-    bias-corrects afterwards, not the max of v_hat as in the paper.
+    Where torch differs from the papers: eps is added *after* bias-correcting the square
+    root (Kingma & Ba add it to sqrt(v_hat), which is the same; TensorFlow's "eps-hat" adds
+    it before the correction).  AMSGrad keeps the running max of the uncorrected v, as
+    Reddi et al.'s Algorithm 2 does, but then bias-corrects that max, which the paper
+    (having no bias correction) does not; implementations that take the max of the
+    corrected v_hat instead (e.g. Optax's default) give a different, smaller v_max early on.
     """
 
     lr: float = 1e-3

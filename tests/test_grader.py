@@ -279,3 +279,33 @@ def test_known_mistakes_lose_points_and_get_their_hint(tmp_path):
         for other in r.questions:  # the other questions of the notebook are unaffected
             if other.key != key and not (stem == "15_nadam" and other.key == "15_nadam/q1"):
                 assert other.score == other.max_score, other.output()
+
+
+# --------------------------------------------------------------------------- Gradescope
+def test_gradescope_bundle_grades_like_gradescope(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    from lrcourse.__main__ import main
+    assert main(["gradescope", "--out", str(tmp_path / "bundle"), "--stem", "02_step_decay"]) == 0
+    zpath = tmp_path / "bundle" / "autograder.zip"
+    names = zipfile.ZipFile(zpath).namelist()
+    assert {"setup.sh", "run_autograder", "requirements.txt", "lrcourse/grader.py", "lrcourse/_grader_child.py"} <= set(names)
+    for notebook, expected in [(ROOT / "solutions" / "02_step_decay.ipynb", 4.0),
+                               (ROOT / "exercises" / "02_step_decay.ipynb", 0.0), (None, 0.0)]:
+        root = tmp_path / f"autograder{expected}{notebook is None}"
+        zipfile.ZipFile(zpath).extractall(root / "source")   # what Gradescope does with the zip
+        (root / "submission").mkdir()
+        if notebook is not None:
+            (root / "submission" / "my work.ipynb").write_bytes(notebook.read_bytes())
+        r = subprocess.run([sys.executable, str(root / "source" / "run_autograder")], capture_output=True, text=True,
+                           env={**os.environ, "AUTOGRADER_ROOT": str(root)}, timeout=120)
+        assert r.returncode == 0, r.stderr
+        data = json.loads((root / "results" / "results.json").read_text())
+        assert data["score"] == expected, data
+        if notebook is None:
+            assert "No .ipynb notebook" in data["output"]
+        else:
+            assert [t["max_score"] for t in data["tests"]] == [2.0, 2.0]

@@ -1,0 +1,129 @@
+"""How fast does the grader go?  200 submissions, measured end to end.
+
+    .venv/bin/python benchmarks/bench_grader.py [--n 200] [--workers 2] [--stem 12_adam] [--hangs 2]
+
+Builds a batch in a temporary folder — a realistic mix per notebook: half honest (the
+solution), a quarter with one known mistake, a sixth unfinished (the exercise as shipped),
+the rest crashing at import — plus ``--hangs`` submissions whose code never returns, then
+runs ``python -m lrcourse grade`` on it exactly as an instructor would and reports:
+
+* wall time for the batch, and per notebook (wall x workers / n: the cost of one notebook
+  on one core);
+* the latency of grading one notebook on its own;
+* the machine's load average while it ran (other processes slow it down).
+
+Without --stem the batch cycles through every exercise notebook of the course.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import nbformat
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lrcourse import grader_spec  # noqa: E402
+
+# one plausible mistake per notebook: (text in the solution, its replacement)
+MISTAKES = {
+    "01_fixed_learning_rate": ("g = grad + self.weight_decay * params", "g = grad"),
+    "02_step_decay": ("(t // step_size)", "((t + 1) // step_size)"),
+    "03_exponential_decay": ("gamma ** t", "gamma ** (t + 1)"),
+    "04_cosine_annealing": ("math.pi * t / T_max", "math.pi * min(t, T_max) / T_max"),
+    "05_reduce_on_plateau": ("if bad > self.patience:", "if bad >= self.patience:"),
+    "06_warmup": ("min(t / warmup, 1.0)", "min((t + 1) / warmup, 1.0)"),
+    "07_combining_schedules": ("k = t - warmup", "k = t"),
+    "08_sgd_momentum": ("b = g.copy()", "b = (1 - self.dampening) * g"),
+    "09_adagrad": ("(np.sqrt(s) + self.eps)", "np.sqrt(s + self.eps)"),
+    "10_rmsprop": ("avg = np.sqrt(square_avg) + self.eps", "avg = np.sqrt(square_avg + self.eps)"),
+    "11_adadelta": ("(1 - rho) * delta * delta", "(1 - rho) * (lr * delta) ** 2"),
+    "12_adam": ("np.sqrt(v) / math.sqrt(1 - beta2**t) + self.eps", "np.sqrt(v / (1 - beta2**t) + self.eps)"),
+    "13_amsgrad": ("np.maximum(state.max_exp_avg_sq, v)", "v"),
+    "14_adamw": ("p = params * (1 - lr * self.weight_decay)", "p = params * (1 - self.weight_decay)"),
+    "15_nadam": ("mu_next = nadam_mu(t + 1, beta1, self.momentum_decay)", "mu_next = mu"),
+    "17_lr_range_test_and_one_cycle": ("T_i *= T_mult", "T_i = T_i"),
+}
+
+
+def variant(stem: str, kind: str) -> nbformat.NotebookNode:
+    if kind == "unfinished":
+        return nbformat.read(ROOT / "exercises" / f"{stem}.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / "solutions" / f"{stem}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if kind == "mistake":
+        old, new = MISTAKES[stem]
+        assert sum(old in c.source for c in code) == 1, (stem, old)
+        for c in code:
+            c.source = c.source.replace(old, new)
+    elif kind == "crash":
+        code[2].source = "this is not Python (\n" + code[2].source
+    elif kind == "hang":
+        target = grader_spec.QUESTIONS[stem][0].target
+        for c in code:
+            if f"def {target}" in c.source or f"class {target}" in c.source:
+                c.source = c.source.replace("### BEGIN SOLUTION", "### BEGIN SOLUTION\n" + " " * 8 + "while True: pass")
+    return nb
+
+
+def build_batch(folder: pathlib.Path, n: int, stem: str | None, hangs: int) -> list[pathlib.Path]:
+    stems = [stem] if stem else list(grader_spec.STEMS)
+    kinds = ["honest"] * 6 + ["mistake"] * 3 + ["unfinished"] * 2 + ["crash"]
+    paths = []
+    for i in range(n):
+        s = stems[i % len(stems)]
+        kind = "hang" if i < hangs else kinds[i % len(kinds)]
+        d = folder / f"student{i:03d}"
+        d.mkdir()
+        nbformat.write(variant(s, kind), d / f"{s}.ipynb")
+        paths.append(d / f"{s}.ipynb")
+    return paths
+
+
+def grade(paths, out, workers, timeout) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "lrcourse", "grade", *map(str, paths), "--out", str(out),
+                        "--workers", str(workers), "--timeout", str(timeout)], cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(r.stdout + r.stderr)
+    return wall
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--stem", choices=grader_spec.STEMS)
+    ap.add_argument("--hangs", type=int, default=0, help="submissions that loop forever (each costs --timeout)")
+    ap.add_argument("--timeout", type=float, default=10.0)
+    args = ap.parse_args(argv)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-grader-"))
+    try:
+        paths = build_batch(tmp / "subs", args.n, args.stem, args.hangs)
+        n_questions = sum(len(grader_spec.QUESTIONS[p.stem]) for p in paths)
+        single = grade(paths[args.hangs:args.hangs + 1], tmp / "one", args.workers, args.timeout)
+        load0 = os.getloadavg()[0]
+        wall = grade(paths, tmp / "out", args.workers, args.timeout)
+        load1 = os.getloadavg()[0]
+        rows = (tmp / "out" / "grades.csv").read_text().strip().splitlines()
+        assert len(rows) == args.n + 1, "one CSV row per submission"
+        print(f"batch: {args.n} submissions ({n_questions} graded questions, {args.hangs} hanging), "
+              f"{args.workers} workers: {wall:.1f} s wall")
+        print(f"per notebook: {wall * args.workers / args.n:.2f} s of one core "
+              f"({wall / args.n:.2f} s of batch wall time); one notebook alone, end to end: {single:.2f} s")
+        print(f"load average (1 min) before / after: {load0:.1f} / {load1:.1f} on {os.cpu_count()} cores")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
