@@ -40,23 +40,25 @@ import threading
 import time
 import zlib
 
+from . import _grader_child as _child
+
 __all__ = ["main", "gradescope_main", "grade_paths", "static_problems", "extract_source", "GradingRun"]
 
 CHILD = pathlib.Path(__file__).with_name("_grader_child.py")
 PROVIDED = frozenset({"np", "numpy", "math", "optimizers", "schedules"})  # the child supplies these names
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 MAX_RESULT_BYTES = 16 * 2**20
-ALLOWED_IMPORTS = frozenset({"numpy", "math", "cmath", "functools", "itertools", "operator"})
-FORBIDDEN_NAMES = frozenset(
-    "exec eval compile open globals locals vars getattr setattr delattr dir breakpoint input help exit quit "
-    "memoryview torch lrcourse runs problems widgets feedback grader importlib sys os subprocess builtins "
+ALLOWED_IMPORTS = _child.ALLOWED_MODULES          # the same lists the child enforces at run time
+FORBIDDEN_NAMES = _child.BLOCKED_BUILTINS | frozenset(
+    "torch lrcourse runs problems widgets feedback grader importlib sys os subprocess builtins "
     "ctypes pickle marshal shutil pathlib io socket signal resource gc inspect".split())
+NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
 FORBIDDEN_ATTRS = frozenset(
     "sys os subprocess builtins modules importlib load loads save savez savez_compressed savetxt loadtxt "
     "genfromtxt fromfile tofile fromregex dump dumps memmap ctypes ctypeslib f2py distutils testing lib "
     "DataSource open system popen gi_frame gi_code f_back f_globals f_locals f_builtins f_code tb_frame "
     "tb_next cr_frame ag_frame co_code".split())
-ALLOWED_DUNDERS = frozenset({"__init__", "__post_init__"})
+ALLOWED_DUNDERS = frozenset({"__init__", "__post_init__", "__name__", "__qualname__"})
 
 
 # --------------------------------------------------------------------------- extraction
@@ -242,7 +244,7 @@ def static_problems(source: str, q=None) -> list[str]:
                 bad(node, f"uses the special attribute .{attr}")
             elif attr in FORBIDDEN_ATTRS:
                 bad(node, f"uses .{attr}, which graded code may not use")
-            elif attr.startswith("_") and not attr.startswith("__"):
+            elif attr.startswith("_") and not attr.startswith("__") and attr not in NAMEDTUPLE_API:
                 if not (isinstance(owner, ast.Name) and owner.id in ("self", "cls")):
                     bad(node, f"uses the private attribute .{attr}")
                 elif attr in helpers:
@@ -369,6 +371,7 @@ class ChildResult:
 def run_child(box: Sandbox, job: dict) -> ChildResult:
     """Run one question's cases in a fresh, limited, unprivileged child and collect its lines."""
     t0 = time.perf_counter()
+    job = {**job, "case_timeout": box.case_timeout}
     priv = tempfile.mkdtemp(prefix="job-", dir=box.workdir)            # ours: 0700, never the child's
     home = tempfile.mkdtemp(prefix="cwd-", dir=box.workdir)            # the child's empty cwd
     os.chmod(home, 0o755)

@@ -156,7 +156,8 @@ class _LogOrZero(W.HBox):
         start = value if on else 10.0 ** round((low + high) / 2)
         self.toggle = W.Checkbox(value=on, description=name, indent=False, layout=W.Layout(width="120px"))
         self.slider = W.FloatLogSlider(value=start, base=10, min=low, max=high, step=0.05, readout_format=".3g",
-                                       continuous_update=False, disabled=not on, layout=W.Layout(width="270px"))
+                                       continuous_update=False, disabled=not on, readout=on,
+                                       layout=W.Layout(width="270px"))
         super().__init__([self.toggle, self.slider], **kw)
         self._sync = False
         self.value = float(value)
@@ -167,6 +168,7 @@ class _LogOrZero(W.HBox):
         if self._sync:
             return
         self.slider.disabled = not self.toggle.value
+        self.slider.readout = self.toggle.value  # no number shown while the value is 0
         self.value = float(self.slider.value) if self.toggle.value else 0.0
 
     @traitlets.observe("value")
@@ -175,7 +177,7 @@ class _LogOrZero(W.HBox):
         self._sync = True
         try:
             self.toggle.value = v > 0
-            self.slider.disabled = not v > 0
+            self.slider.disabled, self.slider.readout = not v > 0, v > 0
             if v > 0:
                 lo, hi = math.log10(v), math.log10(v)
                 self.slider.min, self.slider.max = min(self.slider.min, math.floor(lo)), max(self.slider.max, math.ceil(hi))

@@ -149,6 +149,39 @@ def test_static_rules_refuse(line, expected):
     assert any(expected in p for p in problems), problems
 
 
+def test_honest_idioms_pass_both_layers(sandbox):
+    """Common, harmless Python must work in the child exactly as in the notebook."""
+    src = """
+import math
+from functools import reduce
+import numpy as np
+
+def _decay(g, p, wd):
+    return g + wd * p
+
+class MyAdam(optimizers.Adam):
+    def step(self, params, grad, state, lr=None):
+        lr = self.lr if lr is None else lr
+        assert isinstance(state, optimizers.AdamState) and hasattr(state, "exp_avg")
+        beta1, beta2 = self.betas
+        t = state.step + 1
+        g = _decay(grad, params, self.weight_decay)
+        m = beta1 * state.exp_avg + (1 - beta1) * g
+        v = reduce(lambda a, b: a + b, [beta2 * state.exp_avg_sq, (1 - beta2) * g * g])
+        dir = -(m / (1 - beta1 ** t)) / (np.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps)
+        print(f"step {t}: {type(state).__name__} {sorted(state._asdict())[:1]}")
+        new = state._replace(step=t, exp_avg=m, exp_avg_sq=v)
+        return params + lr * dir, type(state)(*new)
+"""
+    q = grader_spec.find_target("MyAdam")
+    assert grader.static_problems(src, q) == []
+    run = grader.GradingRun()
+    cases, _, _ = run.question_data(q)
+    res = grader.run_child(sandbox, {"kind": q.kind, "target": q.target, "base": q.base, "source": src,
+                                     "cases": cases, "fields": list(q.fields)})
+    assert grader.score_question(q, run, res, None).score == q.points, grader.score_question(q, run, res, None).output()
+
+
 def test_static_rules_need_a_step():
     src = "class MyAdam(optimizers.Adam):\n    pass\n"
     assert grader.static_problems(src, ADAM) == ["MyAdam does not define step"]
