@@ -84,13 +84,14 @@ def main(argv=None) -> int:
             renders.append(panel.timings["draw"] + panel.timings["render"])
         q = lambda xs, p: 1e3 * float(np.percentile(xs, p))  # noqa: E731
         med, p90 = 1e3 * statistics.median(totals), q(totals, 90)
-        rows.append((name, med, p90))
+        rows.append((name, med, p90, 1e3 * statistics.median(cpus)))
         print(f"{name:<86} {med:7.1f}ms {p90:7.1f}ms {1e3 * statistics.median(cpus):7.1f}ms "
               f"{1e3 * statistics.median(computes):7.1f}ms "
               f"{1e3 * statistics.median(renders):7.1f}ms {panel.full_draws - full0:>3}/{len(values)}")
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    worst = max(r[1] for r in rows)
-    print(f"worst median {worst:.1f} ms: {'within' if worst < 100 else 'OVER'} the 100 ms goal")
+    worst, worst_cpu = max(r[1] for r in rows), max(r[3] for r in rows)
+    print(f"worst median {worst:.1f} ms wall ({'within' if worst < 100 else 'OVER'} the 100 ms goal), "
+          f"{worst_cpu:.1f} ms CPU ({'within' if worst_cpu < 100 else 'OVER'})")
     return 0
 
 
