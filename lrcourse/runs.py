@@ -63,17 +63,27 @@ def _metric(problem, x):
     return problem.val_loss(x) if hasattr(problem, "val_loss") else problem.loss(x)
 
 
+def plateau_metrics(problem: Problem, steps: int) -> list:
+    """The metric sequence ``compare`` feeds ReduceLROnPlateau by default: the validation loss
+    (or the training loss) after each update of an Adam(lr=0.05) run on ``problem``."""
+    hist = run(_opt.Adam(lr=0.05), problem, steps)
+    return [_metric(problem, x) for x in hist.params[1:]]
+
+
 def run(opt, problem: Problem, steps: int, schedule=None, dtype=np.float64, x0=None,
-        record_states: bool = False, callback: Callable | None = None) -> History:
+        record_states: bool = False, callback: Callable | None = None, steps_per_epoch: int = 1) -> History:
     """Train ``problem`` for ``steps`` updates with a NumPy optimizer.
 
     ``schedule`` drives the LR (a closed-form schedule, a function of t, or a
-    ReduceLROnPlateau stepped after every update with the validation loss if the problem
-    has one, else the training loss).  ``callback(t, x, state)`` is called after each update.
+    ReduceLROnPlateau stepped at the end of every epoch of ``steps_per_epoch`` updates with
+    the validation loss if the problem has one, else the training loss).
+    ``callback(t, x, state)`` is called after each update.
     """
     steps = int(steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if int(steps_per_epoch) < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
     x = np.array(problem.x0 if x0 is None else x0, dtype=dtype)
     lr_of, after = _lr_source(opt, schedule)
     state = opt.init(x)
@@ -84,7 +94,7 @@ def run(opt, problem: Problem, steps: int, schedule=None, dtype=np.float64, x0=N
         xs.append(x)
         losses.append(problem.loss(x))
         lrs.append(lr)
-        if after is not None:
+        if after is not None and (t + 1) % steps_per_epoch == 0:
             after(x, _metric(problem, x))
         if record_states:
             states.append(state)
@@ -414,8 +424,7 @@ def _compare_plateau(plateau, problem, steps, metrics, device, dtype, tol, torch
     if metrics is None:
         if problem is None:
             raise ValueError("ReduceLROnPlateau needs metrics=[...] or a problem to produce them")
-        hist = run(_opt.Adam(lr=0.05), problem, steps)
-        metrics = [_metric(problem, x) for x in hist.params[1:]]
+        metrics = plateau_metrics(problem, steps)
     metrics = [float(m) for m in metrics]
     p = torch.zeros(1, requires_grad=True)
     topt = torch.optim.SGD([p], lr=plateau.lr)
@@ -481,13 +490,6 @@ class NumpyOnly(Comparison):
     def verdict(self) -> str:
         return (f"NOT CHECKED — torch is not installed, so there is nothing to compare against; "
                 f"NumPy run only ({self.steps} steps, {self.dtype})")
-
-
-def plateau_metrics(problem: Problem, steps: int) -> list:
-    """The metric sequence ``compare`` feeds ReduceLROnPlateau by default: the validation loss
-    (or the training loss) after each update of an Adam(lr=0.05) run on ``problem``."""
-    hist = run(_opt.Adam(lr=0.05), problem, steps)
-    return [_metric(problem, x) for x in hist.params[1:]]
 
 
 def numpy_only(method, problem: Problem | None = None, steps: int = 300, schedule=None, dtype: str = "float64",

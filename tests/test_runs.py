@@ -91,6 +91,20 @@ def test_run_history_shapes_and_schedule():
     assert h.losses[-1] < h.losses[0]
 
 
+def test_run_with_plateau_per_epoch_matches_a_hand_loop():
+    prob, plateau = P.LogisticRegression(batch_size=16), S.ReduceLROnPlateau(0.5, patience=1)
+    h = runs.run(O.SGD(lr=0.5), prob, 120, schedule=plateau, steps_per_epoch=12)
+    x, opt, ps, lrs = prob.x0.copy(), O.SGD(lr=0.5), plateau.init(), []
+    st = opt.init(x)
+    for t in range(120):
+        lrs.append(ps.lr)
+        x, st = opt.step(x, prob.grad(x, t), st, lr=ps.lr)
+        if (t + 1) % 12 == 0:
+            ps = plateau.step(ps, prob.val_loss(x))
+    np.testing.assert_array_equal(h.lrs, lrs)
+    assert len(set(h.lrs[:12])) == 1 and h.lrs[-1] < 0.5
+
+
 def test_run_with_plateau_uses_validation_loss_and_cuts():
     prob = P.LogisticRegression(batch_size=16)
     h = runs.run(O.SGD(lr=0.5), prob, 200, schedule=S.ReduceLROnPlateau(0.5, patience=3))
