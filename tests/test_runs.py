@@ -92,7 +92,7 @@ def test_run_history_shapes_and_schedule():
 
 
 def test_run_with_plateau_per_epoch_matches_a_hand_loop():
-    prob, plateau = P.LogisticRegression(batch_size=16), S.ReduceLROnPlateau(0.5, patience=1)
+    prob, plateau = P.LogisticRegression(batch_size=16), S.ReduceLROnPlateau(0.5, patience=1, threshold=0.05)
     h = runs.run(O.SGD(lr=0.5), prob, 120, schedule=plateau, steps_per_epoch=12)
     x, opt, ps, lrs = prob.x0.copy(), O.SGD(lr=0.5), plateau.init(), []
     st = opt.init(x)
