@@ -81,7 +81,7 @@ def build_batch(folder: pathlib.Path, n: int, stem: str | None, hangs: int) -> l
         s = stems[i % len(stems)]
         kind = "hang" if i < hangs else kinds[i % len(kinds)]
         d = folder / f"student{i:03d}"
-        d.mkdir()
+        d.mkdir(parents=True)
         nbformat.write(variant(s, kind), d / f"{s}.ipynb")
         paths.append(d / f"{s}.ipynb")
     return paths
