@@ -195,7 +195,28 @@ def _sigmoid(z):
     return np.exp(-np.logaddexp(0.0, -z))
 
 
-class LogisticRegression(Problem):
+class _Classifier(Problem):
+    """What the two classifiers share: minibatches, validation loss and accuracy.
+
+    Subclasses define ``logits(x, X)``, ``loss(x, X=None, y=None)`` and ``grad``.
+    """
+
+    def _batch(self, t):
+        X, y = self.data.X_train, self.data.y_train
+        if self.batch_size is None:
+            return X, y
+        idx = np.random.default_rng((self.seed, int(t))).choice(len(y), self.batch_size, replace=False)
+        return X[idx], y[idx]
+
+    def val_loss(self, x):
+        return self.loss(x, self.data.X_val, self.data.y_val)
+
+    def accuracy(self, x, split="val"):
+        X, y = (self.data.X_val, self.data.y_val) if split == "val" else (self.data.X_train, self.data.y_train)
+        return float(np.mean((self.logits(np.asarray(x), X) > 0) == (y > 0.5)))
+
+
+class LogisticRegression(_Classifier):
     r"""Binary logistic regression, x = [w, b]; loss = mean BCE + l2/2 |w|^2.
 
     grad = X^T (sigmoid(Xw + b) - y) / n (+ l2 w), and the mean residual for b.
@@ -209,19 +230,14 @@ class LogisticRegression(Problem):
         self.x0 = np.zeros(self.data.X_train.shape[1] + 1)
         self.name = "logistic regression"
 
-    def _batch(self, t):
-        X, y = self.data.X_train, self.data.y_train
-        if self.batch_size is None:
-            return X, y
-        idx = np.random.default_rng((self.seed, int(t))).choice(len(y), self.batch_size, replace=False)
-        return X[idx], y[idx]
+    def logits(self, x, X):
+        return X @ x[:-1] + x[-1]
 
     def loss(self, x, X=None, y=None):
         X = self.data.X_train if X is None else X
         y = self.data.y_train if y is None else y
         x = np.asarray(x, dtype=np.float64)
-        w, b = x[:-1], x[-1]
-        return float(_bce_with_logits(X @ w + b, y) + 0.5 * self.l2 * w @ w)
+        return float(_bce_with_logits(self.logits(x, X), y) + 0.5 * self.l2 * x[:-1] @ x[:-1])
 
     def grad(self, x, t=0):
         x = np.asarray(x)
@@ -231,16 +247,8 @@ class LogisticRegression(Problem):
         r = (_sigmoid(X @ w + b) - y) / len(y)
         return np.concatenate([X.T @ r + self.l2 * w, [r.sum()]]).astype(x.dtype)
 
-    def val_loss(self, x):
-        return self.loss(x, self.data.X_val, self.data.y_val)
 
-    def accuracy(self, x, split="val"):
-        X, y = (self.data.X_val, self.data.y_val) if split == "val" else (self.data.X_train, self.data.y_train)
-        w, b = np.asarray(x)[:-1], np.asarray(x)[-1]
-        return float(np.mean(((X @ w + b) > 0) == (y > 0.5)))
-
-
-class MLPClassifier(Problem):
+class MLPClassifier(_Classifier):
     r"""A one-hidden-layer tanh MLP for binary classification, with a hand-written backward pass.
 
     All weights live in one flat vector x = [W1, b1, w2, b2] so any optimizer of the course
@@ -270,13 +278,6 @@ class MLPClassifier(Problem):
             i += n
         return out
 
-    def _batch(self, t):
-        X, y = self.data.X_train, self.data.y_train
-        if self.batch_size is None:
-            return X, y
-        idx = np.random.default_rng((self.seed, int(t))).choice(len(y), self.batch_size, replace=False)
-        return X[idx], y[idx]
-
     def logits(self, x, X):
         W1, b1, w2, b2 = self.unflatten(x)
         return np.tanh(X @ W1 + b1) @ w2 + b2
@@ -298,13 +299,6 @@ class MLPClassifier(Problem):
         da = np.outer(dz, w2) * (1 - h * h)
         g = np.concatenate([(X.T @ da).ravel(), da.sum(0), h.T @ dz, [dz.sum()]])
         return (g + self.l2 * x).astype(x.dtype)
-
-    def val_loss(self, x):
-        return self.loss(x, self.data.X_val, self.data.y_val)
-
-    def accuracy(self, x, split="val"):
-        X, y = (self.data.X_val, self.data.y_val) if split == "val" else (self.data.X_train, self.data.y_train)
-        return float(np.mean((self.logits(x, X) > 0) == (y > 0.5)))
 
 
 PROBLEMS = {

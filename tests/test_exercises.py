@@ -107,27 +107,52 @@ def test_exercises_ship_stubs_without_outputs_or_solutions():
         assert n_stubs >= len(grader_spec.QUESTIONS[path.stem])
 
 
+# A notebook is run in its own process (one kernel each); two at a time, since pytest-xdist's
+# --dist loadfile keeps all of this file's tests on one worker.
+RUN_EXERCISE = r"""
+import json, sys
+import nbformat
+from nbclient import NotebookClient
+path = sys.argv[1]
+nb = nbformat.read(path, as_version=4)
+NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+               resources={"metadata": {"path": sys.argv[2]}}).execute()
+cells = [{"tags": c.metadata.get("tags", []), "errors": [[o.ename, o.evalue] for o in c.outputs if o.output_type == "error"]}
+         for c in nb.cells if c.cell_type == "code"]
+print(json.dumps(cells))
+"""
+
+
+def _run_two_at_a_time(commands):
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda cmd: subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600),
+                             commands))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
-def test_exercise_runs_fresh_and_fails_exactly_where_tagged(path):
-    """What nbval checks (no error in an untagged cell), and that every tagged cell really fails."""
-    from nbclient import NotebookClient
+def test_exercises_run_fresh_and_fail_exactly_where_tagged():
+    """What nbval checks on an unrun notebook (no error in an untagged cell) — and that every tagged cell fails."""
+    import json
 
-    nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
-    for i, c in enumerate(_code(nb)):
-        errors = [o for o in c.outputs if o.output_type == "error"]
-        tagged = "raises-exception" in c.metadata.get("tags", [])
-        assert bool(errors) == tagged, f"{path.name} code cell {i}: tagged={tagged}, errors={errors}"
-        for e in errors:
-            assert e.ename in ("NotImplementedError", "NameError"), f"{path.name} code cell {i}: {e.ename}: {e.evalue}"
+    runs = _run_two_at_a_time([[sys.executable, "-c", RUN_EXERCISE, str(p), str(p.parent)] for p in EXERCISES])
+    problems = []
+    for path, r in zip(EXERCISES, runs):
+        if r.returncode != 0:
+            problems.append(f"{path.name}: {r.stderr[-1000:]}")
+            continue
+        for i, cell in enumerate(json.loads(r.stdout.strip().splitlines()[-1])):
+            tagged = "raises-exception" in cell["tags"]
+            if bool(cell["errors"]) != tagged:
+                problems.append(f"{path.name} code cell {i}: tagged={tagged}, errors={cell['errors']}")
+            problems += [f"{path.name} code cell {i}: {e}" for e in cell["errors"]
+                         if e[0] not in ("NotImplementedError", "NameError")]
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_solution_passes_nbval(path):
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+def test_solutions_pass_nbval():
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile",
                         "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
-                        str(path.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+                        "solutions"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
