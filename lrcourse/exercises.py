@@ -26,7 +26,9 @@ import sys
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 RAISES = "raises-exception"
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The repository (editable install); from elsewhere, the current folder.
+ROOT = next((p for p in (pathlib.Path(__file__).resolve().parent.parent, pathlib.Path.cwd())
+             if (p / "solutions").is_dir()), pathlib.Path.cwd())
 
 
 # --------------------------------------------------------------------------- stripping

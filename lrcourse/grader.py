@@ -136,8 +136,12 @@ def _definitions(sources: list[str]) -> tuple[dict, list[str]]:
             names = _defined_names(stmt)
             if not names:
                 continue
-            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-            text = "\n".join(lines[start - 1:stmt.end_lineno])
+            decorators = getattr(stmt, "decorator_list", [])
+            start = min([stmt.lineno] + [d.lineno for d in decorators])
+            if decorators:
+                text = "\n".join(lines[start - 1:stmt.end_lineno])
+            else:  # exactly the statement, even when it shares a line with another (a; b)
+                text = ast.get_source_segment(src, stmt) or ""
             d = _Def((i, start), names, text, stmt)
             for n in names:
                 defs[n] = d
@@ -303,8 +307,11 @@ class Sandbox:
 
     def limits(self) -> dict:
         cpu = int(self.timeout) + 1
-        return {"RLIMIT_CPU": cpu, "RLIMIT_AS": self.memory, "RLIMIT_FSIZE": MAX_RESULT_BYTES,
-                "RLIMIT_NOFILE": 64, "RLIMIT_CORE": 0, "RLIMIT_NPROC": 64}
+        limits = {"RLIMIT_CPU": cpu, "RLIMIT_AS": self.memory, "RLIMIT_FSIZE": MAX_RESULT_BYTES,
+                  "RLIMIT_NOFILE": 64, "RLIMIT_CORE": 0}
+        if self.user is not None:  # counts every process of the user: only meaningful for 'nobody'
+            limits["RLIMIT_NPROC"] = 64
+        return limits
 
 
 def _scrubbed_env(home: str) -> dict:
@@ -543,11 +550,12 @@ def score_question(q, run: GradingRun, child: ChildResult | None, blocked: str |
             continue
         hints = spec.matching_mistakes(q, case, got[1], diff)
         if i < n_public:
-            msg = f"  {label}: differs at {diff.where()}: yours {_fmt(diff.yours)}, expected {_fmt(diff.expected)}"
+            msg = (f"  {label}: differs at {diff.where()}: yours {_fmt(diff.yours)}, expected {_fmt(diff.expected)} "
+                   f"(relative difference {diff.error:.1e})")
         else:
             msg = f"  {label}: differs at {diff.where()}"
-        if hints:
-            msg += f"\n      looks like: {hints[0].name} — {hints[0].hint}"
+        for h in hints[:2]:
+            msg += f"\n      looks like: {h.name} — {h.hint}"
         lines.append(msg)
     score = round(q.points * passed / len(cases), 3)
     return QuestionResult(q.key, q.title, score, q.points, passed, len(cases),
@@ -641,7 +649,6 @@ def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem
     if box.warning:
         print(f"warning: {box.warning}", file=sys.stderr)
     workers = workers or os.cpu_count() or 1
-    t0 = time.perf_counter()
     try:
         prepared = []
         for p, name in zip(paths, _names_for(paths)):
@@ -671,7 +678,6 @@ def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem
     finally:
         if own_box:
             shutil.rmtree(box.workdir, ignore_errors=True)
-        _ = time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------- reports

@@ -401,17 +401,49 @@ def _blocks(n: int, size: int = 1 << 16):
 
 
 _POOL = None
+_THREADS = None
 
 
 def _pool():
     # NumPy releases the GIL inside ufuncs, so threads over blocks use every core,
     # and each block's temporaries stay in cache instead of streaming through memory.
-    global _POOL
+    global _POOL, _THREADS
     if _POOL is None:
         import concurrent.futures
         import os
-        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+        _THREADS = min(8, os.cpu_count() or 1)
+        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, _THREADS - 1))
     return _POOL
+
+
+def _run_each(work, blocks) -> None:
+    for s in blocks:
+        work(s)
+
+
+def _map_blocks(work, n: int) -> None:
+    """Call work(s) for every block s of range(n), one share of the blocks per thread.
+
+    The calling thread takes a share too instead of waiting idle, and each pool thread gets
+    one task (not one per block), so a step wakes as few threads as possible."""
+    pool, blocks = _pool(), _blocks(n)
+    futures = [pool.submit(_run_each, work, blocks[i::_THREADS]) for i in range(1, _THREADS)]
+    _run_each(work, blocks[0::_THREADS])
+    for f in futures:
+        f.result()
+
+
+def _ema_into(out, avg, x, beta: float):
+    """out = _ema(avg, x, beta), the same operations in the same order, with no temporary array."""
+    w = 1 - beta
+    np.subtract(x, avg, out=out)
+    if w < 0.5:
+        out *= w
+        out += avg                     # avg + w * (x - avg)
+    else:
+        out *= 1 - w
+        np.subtract(x, out, out=out)   # x - (x - avg) * (1 - w)
+    return out
 
 
 _BLOCKED_MIN = 1 << 18  # below this size the plain whole-array expressions are faster
@@ -469,21 +501,29 @@ class Adam(Optimizer):
         lr = self._lr(lr)
         beta1, beta2 = self.betas
         t = state.step + 1
-        if self.weight_decay != 0 and self.decoupled_weight_decay:
-            p = p * (1 - lr * self.weight_decay)
-        g = self._grad(p, g)
         step_size = lr / (1 - beta1**t)
         bc2_sqrt = (1 - beta2**t) ** 0.5
         if p.size < _BLOCKED_MIN:
+            p, g = self._decay_and_grad(p, g, lr)
             m, v = _adam_moments(beta1, beta2, state.exp_avg, state.exp_avg_sq, g)
             v_max = np.maximum(state.max_exp_avg_sq, v) if self.amsgrad else v
             p = _adam_update(p, m, v_max, step_size, bc2_sqrt, self.eps)
         else:
-            p, m, v, v_max = self._step_blocked(p, g, state, beta1, beta2, step_size, bc2_sqrt)
+            p, m, v, v_max = self._step_blocked(p, g, state, lr, beta1, beta2, step_size, bc2_sqrt)
         return p, AdamState(step=t, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=v_max if self.amsgrad else None)
 
-    def _step_blocked(self, p, g, state, beta1, beta2, step_size, bc2_sqrt):
-        """The same two lines as the small-array path, on cache-sized blocks in threads."""
+    def _decay_and_grad(self, p, g, lr):
+        """p decayed by AdamW's decoupled weight decay, and the gradient the moments see."""
+        if self.weight_decay != 0 and self.decoupled_weight_decay:
+            p = p * (1 - lr * self.weight_decay)
+        return p, self._grad(p, g)
+
+    def _step_blocked(self, p, g, state, lr, beta1, beta2, step_size, bc2_sqrt):
+        """The small-array path's formulas, block by block in threads, written into the outputs.
+
+        Each block's operations are those of _adam_moments and _adam_update, in the same order
+        (so the results are bit-identical, see tests/test_optimizers.py), but done in place in
+        the output arrays: no temporary arrays, and the data of a block stays in cache."""
         shape = p.shape
         flat = [a.reshape(-1) for a in (p, g, state.exp_avg, state.exp_avg_sq)]
         p_out, m_out, v_out = (np.empty(p.size, p.dtype) for _ in range(3))
@@ -492,13 +532,22 @@ class Adam(Optimizer):
 
         def work(s):
             p_b, g_b, m_b, v_b = (a[s] for a in flat)
-            m_out[s], v_out[s] = _adam_moments(beta1, beta2, m_b, v_b, g_b)
-            v_max = v_out[s]
-            if self.amsgrad:
-                vmax_out[s] = v_max = np.maximum(vmax_in[s], v_out[s])
-            p_out[s] = _adam_update(p_b, m_out[s], v_max, step_size, bc2_sqrt, self.eps)
+            p_b, g_b = self._decay_and_grad(p_b, g_b, lr)  # (block-sized copies, if any)
+            m, v, d = m_out[s], v_out[s], p_out[s]         # d: scratch, then the new p
+            _ema_into(m, m_b, g_b, beta1)                   # m = beta1 * m + (1 - beta1) * g
+            np.multiply(g_b, g_b, out=v)                    # v = beta2 * v + (1 - beta2) * g * g
+            v *= 1 - beta2
+            np.multiply(v_b, beta2, out=d)
+            v += d
+            v_max = np.maximum(vmax_in[s], v, out=vmax_out[s]) if self.amsgrad else v
+            np.sqrt(v_max, out=d)                           # p = p - step_size * m / (sqrt(v_max) / bc2_sqrt + eps)
+            d /= bc2_sqrt
+            d += self.eps
+            np.divide(m, d, out=d)
+            d *= step_size
+            np.subtract(p_b, d, out=d)
 
-        list(_pool().map(work, _blocks(p.size)))
+        _map_blocks(work, p.size)
         v_max = vmax_out.reshape(shape) if self.amsgrad else None
         return p_out.reshape(shape), m_out.reshape(shape), v_out.reshape(shape), v_max
 

@@ -151,8 +151,9 @@ def test_exercises_run_fresh_and_fail_exactly_where_tagged():
 
 
 @pytest.mark.slow
-def test_solutions_pass_nbval():
+def test_solutions_and_exercises_pass_nbval():
+    """The command of CONTRIBUTING.md: solutions compared with their stored outputs, exercises run fresh."""
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile",
                         "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
-                        "solutions"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                        "solutions", "exercises"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]

@@ -485,23 +485,33 @@ def test_adam_blocked_path(kw, dtype, rng):
         assert_state_matches(s_new, topt.state[tp], dtype, f"step {t}", key)
 
 
-def test_adam_blocked_equals_unblocked(rng, monkeypatch):
-    """The blocked path is the whole-array path cut into pieces: bit-identical outputs."""
-    for amsgrad in (False, True):
-        opt = Adam(lr=0.01, amsgrad=amsgrad, weight_decay=0.05)
-        p = rng.standard_normal((600, 500)).astype(np.float32)
-        state = opt.init(p)
-        outs = []
-        for blocked_min in (O._BLOCKED_MIN, 1 << 62):
-            monkeypatch.setattr(O, "_BLOCKED_MIN", blocked_min)
-            q, s = p, state
-            for k in range(3):
-                q, s = opt.step(q, np.sin(q + k), s)
-            outs.append((q, s))
-        (qa, sa), (qb, sb) = outs
-        np.testing.assert_array_equal(qa, qb)
-        for a, b in zip(sa, sb):
-            np.testing.assert_array_equal(a, b)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("kw", [dict(weight_decay=0.05), dict(amsgrad=True, maximize=True),
+                                dict(betas=(0.3, 0.9), amsgrad=True), dict(weight_decay=0.1, decoupled_weight_decay=True)],
+                         ids=["l2", "amsgrad-maximize", "beta1=0.3", "decoupled"])
+def test_adam_blocked_equals_unblocked(kw, dtype, rng, monkeypatch):
+    """The blocked path is the whole-array path cut into pieces: bit-identical outputs, NaN and
+    inf included (both branches of the lerp form: beta1 = 0.3 takes the other one)."""
+    opt = Adam(lr=0.01, **kw)
+    p = rng.standard_normal((600, 500)).astype(dtype)
+    grads = [np.sin(p + k).astype(dtype) for k in range(3)]
+    grads[1][0, :3] = [np.nan, np.inf, -np.inf]
+    copies = [p.copy()] + [g.copy() for g in grads]
+    outs = []
+    for blocked_min in (O._BLOCKED_MIN, 1 << 62):
+        monkeypatch.setattr(O, "_BLOCKED_MIN", blocked_min)
+        q, s = p, opt.init(p)
+        with np.errstate(all="ignore"):
+            for g in grads:
+                q, s = opt.step(q, g, s)
+        outs.append((q, s))
+    (qa, sa), (qb, sb) = outs
+    np.testing.assert_array_equal(qa, qb)
+    for a, b in zip(sa, sb):
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(qa).any() and np.isfinite(qa).any()
+    for a, c in zip([p] + grads, copies):
+        np.testing.assert_array_equal(a, c, err_msg="an input was modified")
 
 
 # --------------------------------------------------------------------------- (e) NaN and inf
