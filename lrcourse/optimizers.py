@@ -384,8 +384,8 @@ class AdamState(NamedTuple):
 
 
 def _adam_moments(beta1: float, beta2: float, m, v, g):
-    # One pass over a block: both moments.  Split out so large arrays can be processed
-    # block by block (see _blocks); the formulas are the docstring's.
+    # Both moments, the docstring's formulas (shared with NAdam).  Adam._step_blocked does
+    # the same operations in place, block by block, for large arrays.
     m = _ema(m, g, beta1)  # = beta1 * m + (1 - beta1) * g, as torch evaluates it
     v = beta2 * v + (1 - beta2) * (g * g)
     return m, v
@@ -406,7 +406,7 @@ _THREADS = None
 
 def _pool():
     # NumPy releases the GIL inside ufuncs, so threads over blocks use every core,
-    # and each block's temporaries stay in cache instead of streaming through memory.
+    # and each block's data stays in cache between its operations instead of streaming through memory.
     global _POOL, _THREADS
     if _POOL is None:
         import concurrent.futures

@@ -486,9 +486,12 @@ def test_adam_blocked_path(kw, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("kw", [dict(weight_decay=0.05), dict(amsgrad=True, maximize=True),
-                                dict(betas=(0.3, 0.9), amsgrad=True), dict(weight_decay=0.1, decoupled_weight_decay=True)],
-                         ids=["l2", "amsgrad-maximize", "beta1=0.3", "decoupled"])
+@pytest.mark.parametrize("kw", [
+    dict(weight_decay=0.05),
+    dict(amsgrad=True, maximize=True),
+    dict(betas=(0.3, 0.9), amsgrad=True),
+    dict(weight_decay=0.1, decoupled_weight_decay=True),
+], ids=["l2", "amsgrad-maximize", "beta1=0.3", "decoupled"])
 def test_adam_blocked_equals_unblocked(kw, dtype, rng, monkeypatch):
     """The blocked path is the whole-array path cut into pieces: bit-identical outputs, NaN and
     inf included (both branches of the lerp form: beta1 = 0.3 takes the other one)."""
