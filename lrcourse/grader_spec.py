@@ -594,6 +594,188 @@ def _sgdr_variant(mult=True, reach_min=False):
     return lr_at
 
 
+# --------------------------------------------------------------------------- choosing a method
+def _switched(reference, **switches):
+    """A known mistake of a function question: the reference with some of its switches flipped."""
+    return lambda **kwargs: reference(**kwargs, **switches)
+
+
+def _near_best_width(lrs, losses, tol, cap, *, capped=True, drop_diverged=False, relative=True, interpolate=True,
+                     count_points=False, in_lr=False, log=np.log10, contiguous=True):
+    """Lesson 16's near-best width W (decades), with switches for the known mistakes."""
+    lrs, loss = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    finite = np.isfinite(loss)
+    if drop_diverged:   # average the runs that did not diverge (a column with none counts as cap)
+        kept = np.where(finite, np.minimum(loss, cap), 0.0)
+        n = finite.sum(axis=0)
+        mean = np.where(n > 0, kept.sum(axis=0) / np.maximum(n, 1), cap)
+    elif capped:
+        mean = np.mean(np.where(finite, np.minimum(loss, cap), cap), axis=0)
+    else:
+        mean = np.mean(np.where(np.isnan(loss), np.inf, loss), axis=0)
+    x = log(lrs)
+    i = int(np.argmin(mean))
+    thr = (1 + tol) * mean[i] if relative else mean[i] + tol
+    if contiguous:
+        lo = hi = i
+        while lo > 0 and mean[lo - 1] <= thr:
+            lo -= 1
+        while hi < len(mean) - 1 and mean[hi + 1] <= thr:
+            hi += 1
+    else:
+        inside = np.flatnonzero(mean <= thr)
+        lo, hi = int(inside[0]), int(inside[-1])
+    if count_points:
+        return (hi - lo + 1) * (x[1] - x[0])
+    if not interpolate:
+        return x[hi] - x[lo]
+    z = lrs if in_lr else x
+    with np.errstate(all="ignore"):
+        left = z[lo] - (z[lo] - z[lo - 1]) * (thr - mean[lo]) / (mean[lo - 1] - mean[lo]) if lo > 0 else z[0]
+        right = z[hi] + (z[hi + 1] - z[hi]) * (thr - mean[hi]) / (mean[hi + 1] - mean[hi]) if hi < len(z) - 1 else z[-1]
+    return float(log(right) - log(left)) if in_lr else float(right - left)
+
+
+def _sweep_case(rng, i):
+    """Final losses of an LR sweep (seeds x LRs): under-training on the left, divergence (inf) on the right.
+
+    Cases alternate: 0 and 1 a plain U, 2 a lone diverged run inside the near-best range (it splits
+    the range), 3 the best LR at an end of the grid.
+    """
+    kind = i % 4
+    while True:
+        n = int(rng.integers(9, 22))
+        start = float(rng.uniform(-5.0, -2.0))
+        lrs = np.logspace(start, start + float(rng.uniform(4.0, 7.0)), n)
+        x = np.log10(lrs)
+        if kind == 3:
+            x_star = x[0] - rng.uniform(0.0, 0.3) if rng.random() < 0.5 else x[-1] + rng.uniform(0.0, 0.3)
+        else:
+            x_star = rng.uniform(x[2], x[-3])
+        seeds, tol, cap = int(rng.integers(2, 6)), float(rng.uniform(0.05, 0.3)), float(rng.uniform(1.5, 3.0))
+        best, chance = float(rng.uniform(0.15, 0.5)), float(rng.uniform(0.6, 0.75))
+        width = float(rng.uniform(0.4, 2.0)) * (2.0 if kind == 2 else 1.0)
+        x_div = x_star + float(rng.uniform(0.2, 1.5)) * (2.0 if kind == 2 else 1.0)
+        left = best + (chance - best) * (1 - np.exp(-np.square(np.maximum(x_star - x, 0.0) / width)))
+        right = best * (1 + float(rng.uniform(0.2, 2.0)) * np.square(np.maximum(x - x_star, 0.0) / width)
+                        * np.exp(np.maximum(x - x_div, 0.0)))
+        curve = np.where(x < x_star, left, right)
+        loss = curve * np.exp(rng.normal(0.0, 0.05, (seeds, 1)) + rng.normal(0.0, 0.03, (seeds, n)))
+        p_div = 1 / (1 + np.exp(-(x - x_div) / 0.3))           # beyond x_div, runs diverge ...
+        loss[rng.random((seeds, n)) < p_div] = np.inf
+        big = (rng.random((seeds, n)) < 0.5) & (x > x_div - 0.5)  # ... or end far above the cap
+        loss[big & np.isfinite(loss)] *= float(rng.uniform(3.0, 30.0))
+        mean = np.mean(np.minimum(loss, cap), axis=0)
+        if kind == 2:   # a lone diverged run at one LR inside the near-best range
+            j = int(np.argmin(mean))
+            inside = np.flatnonzero(mean <= (1 + tol) * mean[j])
+            spots = [k for k in inside if abs(k - j) >= 1 and inside.min() < k < inside.max()]
+            if not spots:
+                continue
+            loss[int(rng.integers(seeds)), spots[int(rng.integers(len(spots)))]] = np.inf
+            mean = np.mean(np.minimum(loss, cap), axis=0)
+        j = int(np.argmin(mean))
+        thr = (1 + tol) * mean[j]
+        others = np.delete(mean, j)
+        # no LR within rounding of the threshold or of the best: every way of summing gives the same range
+        if mean[j] < 0.9 * cap and np.all(np.abs(mean - thr) > 1e-6 * thr) and np.min(others) > mean[j] * (1 + 1e-6):
+            break
+    return {"lrs": lrs.tolist(), "losses": np.round(loss, 6).tolist(), "tol": round(tol, 3), "cap": round(cap, 3)}
+
+
+def _paired_verdict(a, b, margin, *, ddof=1, k=2.0, use_margin=True, unpaired=False, sqrt_n=True, flipped=False):
+    """Lesson 16's paired rule: [verdict (-1: A better, +1: B better, 0: draw), mean of d = a - b,
+    its standard error]."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    d = a - b
+    n = len(d)
+    mean = float(np.mean(d))
+    if unpaired:
+        se = math.sqrt(float(np.var(a, ddof=1) + np.var(b, ddof=1)) / n)
+    else:
+        se = float(np.std(d, ddof=ddof)) / (math.sqrt(n) if sqrt_n else 1.0)
+    verdict = 0.0
+    if abs(mean) > max(k * se, margin if use_margin else 0.0):
+        verdict = -1.0 if mean < 0 else 1.0
+    return [-verdict if flipped else verdict, mean, se]
+
+
+def _paired_case(rng, i):
+    """Per-seed losses of two methods; cases alternate between a clear winner (0), a difference that is
+    significant but below the margin (1), one between one and two standard errors (2), and noise (3)."""
+    kind = i % 4
+    lo_hi = {0: (3.0, 8.0), 1: (2.5, 6.0), 2: (1.15, 1.75), 3: (0.0, 0.9)}[kind]
+    while True:
+        n = int(rng.integers(3, 11))
+        e = rng.standard_normal(n)
+        e = (e - e.mean()) / e.std(ddof=1)
+        s = _logu(rng, 2e-3, 3e-2)                            # the SD of the per-seed differences
+        ratio = float(rng.uniform(*lo_hi))
+        mu = (1.0 if rng.random() < 0.5 else -1.0) * ratio * s / math.sqrt(n)
+        b = rng.uniform(0.25, 0.6) + rng.normal(0.0, 0.05, n)  # the seed moves both methods (paired)
+        a = np.round(b + mu + s * e, 6)
+        b = np.round(b, 6)
+        mean = abs(float(np.mean(a - b)))
+        margin = round(mean * float(rng.uniform(1.3, 3.0) if kind == 1 else rng.uniform(0.1, 0.8)), 6)
+        if kind == 3 and rng.random() < 0.5:
+            margin = 0.005                                     # the lesson's margin
+        se = float(np.std(a - b, ddof=1)) / math.sqrt(n)
+        z = mean / se
+        ok = {0: z > 2.5 and mean > 1.2 * margin, 1: z > 2.2 and mean < margin / 1.2,
+              2: 1.1 < z < 1.8 and mean > 1.2 * margin, 3: z < 0.95}[kind]
+        if ok:
+            return {"a": a.tolist(), "b": b.tolist(), "margin": margin}
+
+
+def _state_floats(state, params, *, scalars=False, params_sized_only=False, per_array=False, extra=0.0):
+    """Floats held in the state's arrays per parameter (scalars such as step and None fields cost nothing)."""
+    n = np.size(params)
+    total = 0
+    for v in state.values():
+        if v is None:
+            continue
+        if np.ndim(v) == 0:
+            total += n if scalars else 0
+        elif not (params_sized_only and np.size(v) != n):
+            total += n if per_array else np.size(v)
+    return total / n + extra
+
+
+def _state_case(rng, i):
+    """An optimizer's state as a dict of field -> array (nested list) / number / None, and its params.
+
+    Cases alternate: 0 Adam or AMSGrad, 1 a factored second moment (Adafactor: one value per row
+    and one per column of a weight matrix), 2 SGD, Adagrad, RMSprop or NAdam.
+    """
+    kind = ("adam", "factored", "other")[i % 3]
+    matrix = kind != "other" or rng.random() < 0.5
+    shape = (int(rng.integers(2, 5)), int(rng.integers(2, 6))) if matrix else (int(rng.integers(2, 9)),)
+
+    def arr(*dims):
+        return np.round(rng.standard_normal(dims), 3).tolist()
+
+    def maybe(p=0.5):
+        return arr(*shape) if rng.random() < p else None
+
+    step = int(rng.integers(1, 1000))
+    if kind == "adam":
+        state = {"step": step, "exp_avg": arr(*shape), "exp_avg_sq": arr(*shape), "max_exp_avg_sq": maybe()}
+    elif kind == "factored":
+        state = {"step": step, "exp_avg": maybe(), "exp_avg_sq_row": arr(shape[0]), "exp_avg_sq_col": arr(shape[1])}
+    else:
+        which = int(rng.integers(4))
+        if which == 0:
+            state = {"momentum_buffer": maybe(0.7)}
+        elif which == 1:
+            state = {"step": step, "sum": arr(*shape)}
+        elif which == 2:
+            state = {"step": step, "square_avg": arr(*shape), "momentum_buffer": maybe(), "grad_avg": maybe()}
+        else:
+            state = {"step": step, "mu_product": round(float(rng.uniform(0.1, 1.0)), 4), "exp_avg": arr(*shape),
+                     "exp_avg_sq": arr(*shape)}
+    return {"state": state, "params": arr(*shape)}
+
+
 # --------------------------------------------------------------------------- the questions
 def _schedule_q(qid, title, target, build, make_kwargs, steps, mistakes, points=2.0):
     return Question(qid, title, "schedule", target, points, _sched_case(make_kwargs, steps),
@@ -904,6 +1086,59 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
                     _nadam("MuOffByOne", t_offset=1)),
             Mistake(*_IGNORED_LR, _nadam("IgnoresLr15", ignore_lr=True)),
         ), tol=1e-7),
+    ),
+    "16_choosing_a_method": (
+        _fn("q1", "Near-best width of an LR sweep", "near_best_width", _near_best_width, _sweep_case, (
+            Mistake("no interpolation", "extend each edge past its last grid point to where the mean crosses "
+                    "(1 + tol) * best, linearly in log10(lr)",
+                    _switched(_near_best_width, interpolate=False)),
+            Mistake("off-by-one in the grid width (grid points counted)", "k grid points span k - 1 intervals, and "
+                    "W runs between the interpolated edges: W = right - left in log10(lr)",
+                    _switched(_near_best_width, count_points=True)),
+            Mistake("diverged runs left out of the mean", "a diverged run (inf) counts as cap in the mean over "
+                    "seeds; leaving it out makes a diverging LR look good",
+                    _switched(_near_best_width, drop_diverged=True)),
+            Mistake("losses not capped", "cap every loss first, np.minimum(losses, cap): a diverged run then "
+                    "raises the mean by a finite amount and the edge next to it is interpolated",
+                    _switched(_near_best_width, capped=False)),
+            Mistake("an absolute tolerance", "near-best means within tol of the best relatively: "
+                    "mean <= (1 + tol) * best",
+                    _switched(_near_best_width, relative=False)),
+            Mistake("interpolated in lr instead of log10(lr)", "the grid is log-spaced: interpolate the edges "
+                    "linearly in log10(lr)",
+                    _switched(_near_best_width, in_lr=True)),
+            Mistake("natural logarithm", "W is in decades: use log10(lr), not ln(lr)",
+                    _switched(_near_best_width, log=np.log)),
+            Mistake("the range is not contiguous", "grow the range outwards from the best LR and stop at the first "
+                    "LR above the threshold on each side: a good LR beyond a bad one does not count",
+                    _switched(_near_best_width, contiguous=False)),
+        ), points=2.0),
+        _fn("q2", "Paired verdict: better, worse or draw", "paired_verdict", _paired_verdict, _paired_case, (
+            Mistake("population standard deviation", "the standard error uses the sample SD of the differences: "
+                    "np.std(d, ddof=1) / sqrt(n)", _switched(_paired_verdict, ddof=0)),
+            Mistake("unpaired standard error", "the seeds pair the runs: use the SD of the per-seed differences "
+                    "d = a - b, not the SDs of a and b", _switched(_paired_verdict, unpaired=True)),
+            Mistake("SD instead of standard error", "the standard error of the mean difference is "
+                    "np.std(d, ddof=1) / sqrt(n)", _switched(_paired_verdict, sqrt_n=False)),
+            Mistake("one standard error", "a difference counts only if |mean| > 2 standard errors (and > margin)",
+                    _switched(_paired_verdict, k=1.0)),
+            Mistake("margin ignored", "a difference below margin is a draw however small its standard error: "
+                    "|mean| > max(2 * se, margin)", _switched(_paired_verdict, use_margin=False)),
+            Mistake("verdict sign reversed", "d = a - b is a loss difference: d < 0 means A has the lower loss, "
+                    "verdict -1", _switched(_paired_verdict, flipped=True)),
+        ), points=2.0),
+        _fn("q3", "Optimizer state per parameter", "state_floats_per_param", _state_floats, _state_case, (
+            Mistake("scalars counted as arrays (the step)", "step (and NAdam's mu_product) are single numbers: "
+                    "they cost O(1), not one float per parameter; count only arrays (np.ndim(v) > 0)",
+                    _switched(_state_floats, scalars=True)),
+            Mistake("params and gradients counted", "count the optimizer's state only (the lesson's 4N for Adam "
+                    "adds the weights and the gradients)", _switched(_state_floats, extra=2.0)),
+            Mistake("arrays counted, not their elements", "count the floats, np.size(v) for each array: a factored "
+                    "(per-row, per-column) array holds far fewer than one per parameter",
+                    _switched(_state_floats, per_array=True)),
+            Mistake("only params-sized arrays counted", "every array counts whatever its shape: a factored second "
+                    "moment holds rows + cols floats", _switched(_state_floats, params_sized_only=True)),
+        )),
     ),
     "17_lr_range_test_and_one_cycle": (
         _fn("q1", "The range test's LR ramp", "range_test_lrs", _range_lrs,

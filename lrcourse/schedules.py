@@ -110,7 +110,11 @@ class Schedule:
 
 @dataclasses.dataclass(frozen=True)
 class ConstantLR(Schedule):
-    r"""lr_t = lr * factor for t < total_iters, then lr."""
+    r"""lr_t = lr * factor for t < total_iters, then lr.
+
+    torch quirk, matched here: with total_iters = 0 torch applies the factor when the
+    scheduler is built and never takes it back, so every update uses lr * factor.
+    """
 
     lr: float
     factor: float = 1.0 / 3
@@ -123,7 +127,8 @@ class ConstantLR(Schedule):
         object.__setattr__(self, "total_iters", _check_int("total_iters", self.total_iters, 0))
 
     def _lr_at(self, t):
-        return np.where(t < self.total_iters, self.lr * self.factor, self.lr)
+        scaled = (t < self.total_iters) | (self.total_iters == 0)
+        return np.where(scaled, self.lr * self.factor, self.lr)
 
 
 @dataclasses.dataclass(frozen=True)

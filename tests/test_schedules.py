@@ -138,13 +138,11 @@ def test_constant_factor_zero():
     np.testing.assert_array_equal(sched(np.arange(3, 6)), [0.3, 0.3, 0.3])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "MISMATCH (reported, schedules.py not changed here): torch's ConstantLR with total_iters=0 applies "
-    "factor at construction (last_epoch == 0 branch) and never undoes it, so every update uses lr * factor; "
-    "lrcourse gives lr (which is what torch's own closed form _get_closed_form_lr says)."))
 def test_constant_total_iters_zero():
+    """torch applies the factor at construction and, with total_iters=0, never undoes it."""
     sched = ConstantLR(0.3, factor=0.5, total_iters=0)
     np.testing.assert_allclose(sched(np.arange(10)), torch_lrs(sched, 10), rtol=RTOL)
+    assert sched(9) == pytest.approx(0.15)
 
 
 def test_lambda_warmup_starts_at_zero():
