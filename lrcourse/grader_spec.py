@@ -639,8 +639,8 @@ def _near_best_width(lrs, losses, tol, cap, *, capped=True, drop_diverged=False,
 def _sweep_case(rng, i):
     """Final losses of an LR sweep (seeds x LRs): under-training on the left, divergence (inf) on the right.
 
-    Cases alternate: 0 and 1 a plain U, 2 a lone diverged run inside the near-best range (it splits
-    the range), 3 the best LR at an end of the grid.
+    Cases alternate: 0 and 1 a plain U, 2 one run far above the cap at an LR inside the near-best range
+    (it splits the range), 3 the best LR at an end of the grid.
     """
     kind = i % 4
     while True:
@@ -666,13 +666,14 @@ def _sweep_case(rng, i):
         big = (rng.random((seeds, n)) < 0.5) & (x > x_div - 0.5)  # ... or end far above the cap
         loss[big & np.isfinite(loss)] *= float(rng.uniform(3.0, 30.0))
         mean = np.mean(np.minimum(loss, cap), axis=0)
-        if kind == 2:   # a lone diverged run at one LR inside the near-best range
+        if kind == 2:   # one run blows up (far above the cap) at an LR inside the near-best range
             j = int(np.argmin(mean))
             inside = np.flatnonzero(mean <= (1 + tol) * mean[j])
-            spots = [k for k in inside if abs(k - j) >= 1 and inside.min() < k < inside.max()]
+            spots = [k for k in inside if k != j and inside.min() < k < inside.max()]
             if not spots:
                 continue
-            loss[int(rng.integers(seeds)), spots[int(rng.integers(len(spots)))]] = np.inf
+            spike = spots[int(rng.integers(len(spots)))]
+            loss[int(rng.integers(seeds)), spike] = cap * float(rng.uniform(2.0, 20.0))
             mean = np.mean(np.minimum(loss, cap), axis=0)
         j = int(np.argmin(mean))
         thr = (1 + tol) * mean[j]
@@ -727,15 +728,18 @@ def _paired_case(rng, i):
             return {"a": a.tolist(), "b": b.tolist(), "margin": margin}
 
 
-def _state_floats(state, params, *, scalars=False, params_sized_only=False, per_array=False, extra=0.0):
-    """Floats held in the state's arrays per parameter (scalars such as step and None fields cost nothing)."""
+def _state_floats(state, params, *, scalars=None, params_sized_only=False, per_array=False, extra=0.0):
+    """Floats held in the state's arrays per parameter (scalars such as step and None fields cost nothing).
+
+    scalars: None (the reference) | "array" (each one counted as a params-sized array) | "float" (as one float)
+    """
     n = np.size(params)
     total = 0
     for v in state.values():
         if v is None:
             continue
         if np.ndim(v) == 0:
-            total += n if scalars else 0
+            total += {None: 0, "array": n, "float": 1}[scalars]
         elif not (params_sized_only and np.size(v) != n):
             total += n if per_array else np.size(v)
     return total / n + extra
@@ -751,28 +755,32 @@ def _state_case(rng, i):
     matrix = kind != "other" or rng.random() < 0.5
     shape = (int(rng.integers(2, 5)), int(rng.integers(2, 6))) if matrix else (int(rng.integers(2, 9)),)
 
-    def arr(*dims):
-        return np.round(rng.standard_normal(dims), 3).tolist()
+    def arr(*dims, square=False):   # second moments (v, sum, square_avg) are >= 0
+        a = rng.standard_normal(dims)
+        return np.round(np.square(a) if square else a, 3).tolist()
 
-    def maybe(p=0.5):
-        return arr(*shape) if rng.random() < p else None
+    def maybe(p=0.5, square=False):
+        return arr(*shape, square=square) if rng.random() < p else None
 
     step = int(rng.integers(1, 1000))
     if kind == "adam":
-        state = {"step": step, "exp_avg": arr(*shape), "exp_avg_sq": arr(*shape), "max_exp_avg_sq": maybe()}
+        state = {"step": step, "exp_avg": arr(*shape), "exp_avg_sq": arr(*shape, square=True),
+                 "max_exp_avg_sq": maybe(square=True)}
     elif kind == "factored":
-        state = {"step": step, "exp_avg": maybe(), "exp_avg_sq_row": arr(shape[0]), "exp_avg_sq_col": arr(shape[1])}
+        state = {"step": step, "exp_avg": maybe(), "exp_avg_sq_row": arr(shape[0], square=True),
+                 "exp_avg_sq_col": arr(shape[1], square=True)}
     else:
         which = int(rng.integers(4))
         if which == 0:
             state = {"momentum_buffer": maybe(0.7)}
         elif which == 1:
-            state = {"step": step, "sum": arr(*shape)}
+            state = {"step": step, "sum": arr(*shape, square=True)}
         elif which == 2:
-            state = {"step": step, "square_avg": arr(*shape), "momentum_buffer": maybe(), "grad_avg": maybe()}
+            state = {"step": step, "square_avg": arr(*shape, square=True), "momentum_buffer": maybe(),
+                     "grad_avg": maybe()}
         else:
             state = {"step": step, "mu_product": round(float(rng.uniform(0.1, 1.0)), 4), "exp_avg": arr(*shape),
-                     "exp_avg_sq": arr(*shape)}
+                     "exp_avg_sq": arr(*shape, square=True)}
     return {"state": state, "params": arr(*shape)}
 
 
@@ -1130,7 +1138,10 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
         _fn("q3", "Optimizer state per parameter", "state_floats_per_param", _state_floats, _state_case, (
             Mistake("scalars counted as arrays (the step)", "step (and NAdam's mu_product) are single numbers: "
                     "they cost O(1), not one float per parameter; count only arrays (np.ndim(v) > 0)",
-                    _switched(_state_floats, scalars=True)),
+                    _switched(_state_floats, scalars="array")),
+            Mistake("scalars counted as one float each", "only the arrays count: skip the single numbers "
+                    "(np.ndim(v) == 0) such as step, whose cost does not grow with the model",
+                    _switched(_state_floats, scalars="float")),
             Mistake("params and gradients counted", "count the optimizer's state only (the lesson's 4N for Adam "
                     "adds the weights and the gradients)", _switched(_state_floats, extra=2.0)),
             Mistake("arrays counted, not their elements", "count the floats, np.size(v) for each array: a factored "

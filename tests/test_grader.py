@@ -289,6 +289,11 @@ WRONG = [
     ("10_rmsprop", "10_rmsprop/q1", "avg = np.sqrt(square_avg) + self.eps",
      "avg = np.sqrt(square_avg / (1 - a ** (state.step + 1))) + self.eps", "bias correction added"),
     ("07_combining_schedules", "07_combining_schedules/q1", "k = t - warmup", "k = t", "cosine not restarted"),
+    ("16_choosing_a_method", "16_choosing_a_method/q1", "np.mean(np.where(np.isfinite(loss), np.minimum(loss, cap), cap), axis=0)",
+     "np.mean(loss, axis=0)", "losses not capped"),
+    ("16_choosing_a_method", "16_choosing_a_method/q2", "np.std(d, ddof=1)", "np.std(d)", "population standard deviation"),
+    ("16_choosing_a_method", "16_choosing_a_method/q3", "if v is not None and np.ndim(v) > 0", "if v is not None",
+     "scalars counted as one float each"),
 ]
 
 
