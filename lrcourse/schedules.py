@@ -97,7 +97,9 @@ class Schedule:
 
     def __call__(self, t):
         ts = _steps(t)
-        out = np.asarray(self._lr_at(ts), dtype=np.float64)
+        # Always evaluate on a 1-D array: NumPy's scalar and array powers can differ by an
+        # ulp, and sched(7) must equal sched(np.arange(10))[7] exactly.
+        out = np.asarray(self._lr_at(ts.reshape(-1)), dtype=np.float64).reshape(ts.shape)
         return float(out) if np.ndim(t) == 0 else out
 
     def _lr_at(self, t: np.ndarray) -> np.ndarray:
