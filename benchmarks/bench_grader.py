@@ -49,6 +49,7 @@ MISTAKES = {
     "13_amsgrad": ("np.maximum(state.max_exp_avg_sq, v)", "v"),
     "14_adamw": ("p = params * (1 - lr * self.weight_decay)", "p = params * (1 - self.weight_decay)"),
     "15_nadam": ("mu_next = nadam_mu(t + 1, beta1, self.momentum_decay)", "mu_next = mu"),
+    "16_choosing_a_method": ("np.std(d, ddof=1)", "np.std(d)"),
     "17_lr_range_test_and_one_cycle": ("T_i *= T_mult", "T_i = T_i"),
 }
 
