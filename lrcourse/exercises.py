@@ -198,7 +198,12 @@ def main(argv=None) -> int:
     if not args.solutions.is_dir():
         print(f"no solutions folder at {args.solutions}", file=sys.stderr)
         return 2
-    wanted = generate(args.solutions)
+    try:
+        wanted = generate(args.solutions)
+    except ImportError as e:  # nbformat comes with the dev/lab extras, not with the core package
+        print(f"{e}: install the course's tools with `pip install -e \".[dev]\"` (or run `make env`)",
+              file=sys.stderr)
+        return 2
     present = {p.name for p in args.out.glob("*.ipynb")} if args.out.is_dir() else set()
     if args.check:
         stale = [n for n, text in wanted.items() if n not in present or (args.out / n).read_text() != text]

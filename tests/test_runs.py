@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lrcourse import optimizers as O
+from learners import EpsInsideSqrt
 from lrcourse import problems as P
 from lrcourse import runs
 from lrcourse import schedules as S
@@ -124,19 +125,6 @@ def test_compare_library_optimizers_match(opt, dtype):
     assert c.verdict.startswith("MATCH — max rel. error") and f"cpu/{dtype}" in c.verdict
     assert set(c.errors) >= {"params"} and all(len(e) == 200 for e in c.errors.values())
     assert c.numpy_params.shape == c.torch_params.shape == (201, 2)
-
-
-class EpsInsideSqrt(O.Adam):
-    """A learner's Adam with the classic mistake: eps inside the square root."""
-
-    def step(self, params, grad, state, lr=None):
-        lr = self.lr if lr is None else lr
-        b1, b2 = self.betas
-        t = state.step + 1
-        m = b1 * state.exp_avg + (1 - b1) * grad
-        v = b2 * state.exp_avg_sq + (1 - b2) * grad * grad
-        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
-        return params - lr * m_hat / np.sqrt(v_hat + self.eps), O.AdamState(t, m, v, None)
 
 
 def test_compare_catches_a_wrong_learner_subclass():

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from lrcourse import optimizers as O
+from learners import EpsInsideSqrt
 from lrcourse import problems as P
 from lrcourse import runs
 from lrcourse import schedules as S
@@ -245,18 +246,6 @@ class MyAdam(O.Adam):
 
     def step(self, params, grad, state, lr=None):
         return super().step(params, grad, state, lr=lr)
-
-
-class EpsInsideSqrt(O.Adam):
-    """A classic mistake: eps inside the square root."""
-
-    def step(self, params, grad, state, lr=None):
-        lr = self.lr if lr is None else lr
-        b1, b2 = self.betas
-        t = state.step + 1
-        m = b1 * state.exp_avg + (1 - b1) * grad
-        v = b2 * state.exp_avg_sq + (1 - b2) * grad * grad
-        return params - lr * (m / (1 - b1**t)) / np.sqrt(v / (1 - b2**t) + self.eps), O.AdamState(t, m, v, None)
 
 
 class DriftingSecondMoment(O.Adam):
