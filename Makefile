@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lrcourse)" >/dev/null
 	touch $@
 
+# Jupyter refuses to run as root unless told to (containers, cloud VMs): allow it only there.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: env
-	$(VENV)/bin/jupyter lab notebooks/00_index.ipynb
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/00_index.ipynb
 
 test: env
 	$(PY) -m pytest $(PYTEST_ARGS) tests notebooks \
