@@ -497,6 +497,20 @@ class _FigurePanel(W.VBox):
             data["image/png"] = base64.b64encode(self.image.value).decode("ascii")
         return data
 
+    def set(self, **values):
+        """Set several controls at once, with one recompute at the end; returns the panel."""
+        with self.hold():
+            for k, v in values.items():
+                self._set_one(k, v)
+        return self
+
+    def _set_one(self, k, v):
+        if k not in self.controls:
+            raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
+        if k == "milestones":
+            v = ", ".join(str(m) for m in v)
+        self.controls[k].value = v
+
     def recompute(self):
         raise NotImplementedError
 
@@ -604,23 +618,17 @@ class VerificationPanel(_FigurePanel):
                 f"steps={self.controls['steps'].value})")
 
     # -- programmatic control
-    def set(self, **values):
-        """Set several controls at once (one recompute): ``panel.set(lr=0.1, betas=(0.9, 0.99))``."""
-        with self.hold():
-            for k, v in values.items():
-                if k == "betas":
-                    self.controls["beta1"].value, self.controls["beta2"].value = v
-                elif k == "milestones":
-                    self.controls[k].value = ", ".join(str(m) for m in v)
-                elif k not in self.controls:
-                    raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
-                elif isinstance(self.controls[k], W.HTML):
-                    raise KeyError(f"{k} is shown but not editable in the panel; build a new {type(self._base).__name__}")
-                elif isinstance(self.controls[k], _Literal):
-                    self.controls[k].value = repr(v)
-                else:
-                    self.controls[k].value = v
-        return self
+    def _set_one(self, k, v):
+        # e.g. panel.set(lr=0.1, betas=(0.9, 0.99))
+        control = self.controls.get(k)
+        if k == "betas":
+            self.controls["beta1"].value, self.controls["beta2"].value = v
+        elif isinstance(control, W.HTML):
+            raise KeyError(f"{k} is shown but not editable in the panel; build a new {type(self._base).__name__}")
+        elif isinstance(control, _Literal):
+            control.value = repr(v)
+        else:
+            super()._set_one(k, v)
 
     # -- building blocks
     def _sync_visibility(self):
@@ -907,17 +915,6 @@ class ScheduleComposer(_FigurePanel):
         return (f"ScheduleComposer(warmup={self.controls['warmup'].value!r}, decay={self.controls['decay'].value!r}, "
                 f"steps={self.controls['steps'].value})")
 
-    def set(self, **values):
-        """Set several controls at once (one recompute)."""
-        with self.hold():
-            for k, v in values.items():
-                if k not in self.controls:
-                    raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
-                if k == "milestones":
-                    v = ", ".join(str(m) for m in v)
-                self.controls[k].value = v
-        return self
-
     def _parts(self):
         """(warm-up or None, its length, decay) as lrcourse schedules; ValueError if invalid."""
         c = self.controls
@@ -1168,18 +1165,12 @@ class OptimizerPlayground(_FigurePanel):
     def __repr__(self):
         return f"OptimizerPlayground({list(self.racers)}, problem={self.controls['problem'].value!r})"
 
-    def set(self, **values):
-        """Set several controls at once (one recompute); ``lr={label: value}`` sets LRs."""
-        with self.hold():
-            for k, v in values.items():
-                if k == "lr":
-                    for label, lr in v.items():
-                        self.lr_sliders[label].value = lr
-                elif k in self.controls:
-                    self.controls[k].value = v
-                else:
-                    raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
-        return self
+    def _set_one(self, k, v):
+        if k == "lr":  # lr={label: value} sets the racers' LRs
+            for label, lr in v.items():
+                self.lr_sliders[label].value = lr
+        else:
+            super()._set_one(k, v)
 
     def _build_problem(self):
         name, noise = self.controls["problem"].value, float(self.controls["noise"].value)
