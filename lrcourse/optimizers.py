@@ -611,7 +611,8 @@ class NAdam(Optimizer):
     Where torch differs from a textbook NAdam: mu is not constant but follows the schedule
     above (Dozat's), the bias correction of m uses the running product of the mu's, and
     torch keeps ``mu_product`` as a float32 number even for float64 parameters (we round it
-    the same way; keeping it in float64 differs by about 4e-10 relative).
+    the same way; keeping it in float64 moves the parameters by 1e-10 to 4e-10 relative,
+    depending on the problem: lesson 15 measures 1.1e-10).
     """
 
     lr: float = 2e-3
