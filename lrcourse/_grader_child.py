@@ -33,7 +33,7 @@ import json
 import math
 import os
 import sys
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 if __name__ == "__main__":  # path first: numpy comes from the grader's site folder only
     sys.path[:] = [p for p in sys.path if p and "-packages" not in p] + [sys.argv[1]]
@@ -46,7 +46,7 @@ import numpy as np
 
 
 class SGDState(NamedTuple):
-    momentum_buffer: Optional[np.ndarray]
+    momentum_buffer: np.ndarray | None
 
 
 class AdagradState(NamedTuple):
@@ -57,8 +57,8 @@ class AdagradState(NamedTuple):
 class RMSpropState(NamedTuple):
     step: int
     square_avg: np.ndarray
-    momentum_buffer: Optional[np.ndarray]
-    grad_avg: Optional[np.ndarray]
+    momentum_buffer: np.ndarray | None
+    grad_avg: np.ndarray | None
 
 
 class AdadeltaState(NamedTuple):
@@ -71,7 +71,7 @@ class AdamState(NamedTuple):
     step: int
     exp_avg: np.ndarray
     exp_avg_sq: np.ndarray
-    max_exp_avg_sq: Optional[np.ndarray]
+    max_exp_avg_sq: np.ndarray | None
 
 
 class NAdamState(NamedTuple):
@@ -423,7 +423,7 @@ def main(argv):
     if argv[2:3] == ["probe"]:  # can this interpreter, as this user, import numpy from the site folder?
         print("ok")
         return 0
-    site, result_fd, limits = argv[1], int(argv[2]), json.loads(argv[3])
+    _site, result_fd, limits = argv[1], int(argv[2]), json.loads(argv[3])
     _set_limits(limits)
     write = os.write
 
@@ -435,7 +435,6 @@ def main(argv):
     import numpy.fft
     import numpy.linalg
     import numpy.polynomial  # noqa: F401  (imported now: lazy imports later would need the filesystem)
-    import numpy.random
 
     optimizers, schedules = stub_modules()
     stdlib = os.path.dirname(os.__file__)

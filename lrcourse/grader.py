@@ -804,8 +804,9 @@ python3 -c "import lrcourse.grader as g; b = g.make_sandbox(); print('children r
 
 def build_gradescope_bundle(out: pathlib.Path, stem: str | None = None, timeout: float = 10.0) -> pathlib.Path:
     """Write setup.sh, run_autograder, requirements.txt and the lrcourse sources to ``out``; zip them."""
-    import numpy
     import zipfile
+
+    import numpy
 
     out.mkdir(parents=True, exist_ok=True)
     files = {"setup.sh": SETUP_SH, "run_autograder": RUN_AUTOGRADER.format(stem=stem, timeout=float(timeout)),

@@ -28,7 +28,8 @@ import dataclasses
 import json
 import math
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

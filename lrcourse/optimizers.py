@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 
@@ -143,7 +143,7 @@ class Optimizer:
 
 # --------------------------------------------------------------------------- SGD
 class SGDState(NamedTuple):
-    momentum_buffer: Optional[np.ndarray]  # None until the first step, or when momentum == 0
+    momentum_buffer: np.ndarray | None  # None until the first step, or when momentum == 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,8 +252,8 @@ class Adagrad(Optimizer):
 class RMSpropState(NamedTuple):
     step: int
     square_avg: np.ndarray
-    momentum_buffer: Optional[np.ndarray]  # present only when momentum > 0
-    grad_avg: Optional[np.ndarray]         # present only when centered
+    momentum_buffer: np.ndarray | None  # present only when momentum > 0
+    grad_avg: np.ndarray | None         # present only when centered
 
 
 @dataclasses.dataclass(frozen=True)
@@ -380,7 +380,7 @@ class AdamState(NamedTuple):
     step: int
     exp_avg: np.ndarray                   # m
     exp_avg_sq: np.ndarray                # v
-    max_exp_avg_sq: Optional[np.ndarray]  # max of v so far; present only when amsgrad
+    max_exp_avg_sq: np.ndarray | None  # max of v so far; present only when amsgrad
 
 
 def _adam_moments(beta1: float, beta2: float, m, v, g):

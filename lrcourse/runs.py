@@ -18,7 +18,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class History(NamedTuple):
     params: np.ndarray        # (steps + 1, dim): x_0 .. x_steps
     losses: np.ndarray        # (steps + 1,): loss at each of them
     lrs: np.ndarray           # (steps,): the LR used by update t
-    states: Optional[list]    # states[t] = state after update t (if record_states)
+    states: list | None    # states[t] = state after update t (if record_states)
 
 
 def _lr_source(opt, schedule):
@@ -202,12 +203,12 @@ class Comparison:
     errors: dict                 # field -> (steps,) per-step relative error
     max_error: float
     passed: bool
-    first_failure: Optional[tuple]  # (step, field, error) of the first step over tolerance
+    first_failure: tuple | None  # (step, field, error) of the first step over tolerance
     trajectory_error: float = float("nan")  # independent NumPy run vs torch (optimizers)
-    numpy_curve: Optional[np.ndarray] = None   # loss (optimizers) or LR (schedules) per step
-    torch_curve: Optional[np.ndarray] = None
-    numpy_params: Optional[np.ndarray] = None  # (steps + 1, dim) trajectories, optimizers only
-    torch_params: Optional[np.ndarray] = None
+    numpy_curve: np.ndarray | None = None   # loss (optimizers) or LR (schedules) per step
+    torch_curve: np.ndarray | None = None
+    numpy_params: np.ndarray | None = None  # (steps + 1, dim) trajectories, optimizers only
+    torch_params: np.ndarray | None = None
     reference: str = "torch"
 
     @property

@@ -31,10 +31,10 @@ The cyclic schedules (appended to ``SCHEDULES`` at the end of the module):
 """
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 

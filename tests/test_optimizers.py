@@ -21,11 +21,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# hypothesis examples per test; LRCOURSE_HYPOTHESIS_EXAMPLES=1000 for a thorough run
-N_EXAMPLES = int(os.environ.get("LRCOURSE_HYPOTHESIS_EXAMPLES", 25))
-
 from lrcourse import optimizers as O
 from lrcourse.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
+
+# hypothesis examples per test; LRCOURSE_HYPOTHESIS_EXAMPLES=1000 for a thorough run
+N_EXAMPLES = int(os.environ.get("LRCOURSE_HYPOTHESIS_EXAMPLES", 25))
 
 DTYPES = (np.float64, np.float32)
 TORCH_DTYPE = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.float32}

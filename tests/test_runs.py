@@ -1,5 +1,4 @@
 """problems, run() and compare(): gradients against torch autograd, honest verdicts, the CLI."""
-import dataclasses
 import json
 import subprocess
 import sys
@@ -7,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from learners import EpsInsideSqrt
 
 from lrcourse import optimizers as O
-from learners import EpsInsideSqrt
 from lrcourse import problems as P
 from lrcourse import runs
 from lrcourse import schedules as S
@@ -144,7 +143,7 @@ def test_compare_names_the_state_field_and_step():
             return p, s
 
         @staticmethod
-        def _t(state, counter=[0]):
+        def _t(state, counter=[0]):  # noqa: B006 — a call counter shared on purpose
             counter[0] += 1
             return counter[0] - 1
 

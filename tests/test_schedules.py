@@ -16,14 +16,21 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-# hypothesis examples per test; LRCOURSE_HYPOTHESIS_EXAMPLES=1000 for a thorough run
-N_EXAMPLES = int(os.environ.get("LRCOURSE_HYPOTHESIS_EXAMPLES", 25))
-
 from lrcourse import schedules as S
 from lrcourse.schedules import (
-    ConstantLR, CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, MultiStepLR, ReduceLROnPlateau,
-    SequentialLR, StepLR,
+    ConstantLR,
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    MultiStepLR,
+    ReduceLROnPlateau,
+    SequentialLR,
+    StepLR,
 )
+
+# hypothesis examples per test; LRCOURSE_HYPOTHESIS_EXAMPLES=1000 for a thorough run
+N_EXAMPLES = int(os.environ.get("LRCOURSE_HYPOTHESIS_EXAMPLES", 25))
 
 RTOL = 1e-12
 

@@ -3,6 +3,7 @@ import json
 import pathlib
 import re
 import subprocess
+
 import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -17,13 +17,12 @@ import sys
 import ipywidgets as W
 import numpy as np
 import pytest
+from learners import EpsInsideSqrt
 
 from lrcourse import optimizers as O
-from learners import EpsInsideSqrt
 from lrcourse import problems as P
-from lrcourse import runs
+from lrcourse import runs, widgets
 from lrcourse import schedules as S
-from lrcourse import widgets
 from lrcourse.widgets import OptimizerPlayground, ScheduleComposer, VerificationPanel
 
 SETTINGS = {"problem", "noise", "steps", "device", "dtype"}
@@ -375,7 +374,7 @@ def test_the_device_menu_offers_cuda_only_when_torch_sees_it(monkeypatch):
 # --------------------------------------------------------------------------- schedule composer
 def _torch_lrs_from_code(code: str, steps: int) -> np.ndarray:
     namespace = {}
-    exec(code, namespace)  # the code a learner pastes
+    exec(code, namespace)  # noqa: S102 — the code a learner pastes
     optimizer, scheduler = namespace["optimizer"], namespace["scheduler"]
     out = []
     for _ in range(steps):
