@@ -319,30 +319,80 @@ def _scrubbed_env(home: str) -> dict:
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def make_sandbox(timeout=10.0, drop_privileges=True) -> Sandbox:
-    """A private folder with the child script and a site folder that holds numpy alone."""
+WORKDIR_PREFIX = "lrcourse-grade-"
+# What the child never imports from numpy: its tests, type stubs, build helpers (a quarter of its size).
+NUMPY_SKIP = shutil.ignore_patterns("tests", "*.pyi", "_pyinstaller", "f2py", "typing", "*.pxd", "include")
+
+
+def _sweep_stale_workdirs() -> None:
+    """Remove sandboxes left by graders of this user that no longer run (a kill -9, a power cut)."""
+    tmp = pathlib.Path(tempfile.gettempdir())
+    for d in tmp.glob(WORKDIR_PREFIX + "*"):
+        m = re.match(re.escape(WORKDIR_PREFIX) + r"(\d+)-", d.name)
+        try:
+            if not m or d.is_symlink() or d.stat().st_uid != os.geteuid():
+                continue
+            os.kill(int(m.group(1)), 0)           # still running: leave it alone
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
+
+
+def _copy_numpy(site: str) -> None:
+    """A private, world-readable copy of numpy (and its bundled libraries) in the sandbox's site folder.
+
+    A copy, not a link: the checkout or the virtual environment may live in a folder only
+    the instructor can enter (a home directory, a ``mktemp -d``), which the unprivileged
+    child could not traverse, and a hard link would let a child running as the grader's
+    own user write into the environment's numpy.
+    """
     import numpy
 
-    work = tempfile.mkdtemp(prefix="lrcourse-grade-")
-    os.chmod(work, 0o755)
-    site = os.path.join(work, "site")
-    os.mkdir(site, 0o755)
     np_dir = os.path.realpath(os.path.dirname(numpy.__file__))
-    os.symlink(np_dir, os.path.join(site, "numpy"))
+    shutil.copytree(np_dir, os.path.join(site, "numpy"), ignore=NUMPY_SKIP)
     libs = os.path.join(os.path.dirname(np_dir), "numpy.libs")
     if os.path.isdir(libs):
-        os.symlink(libs, os.path.join(site, "numpy.libs"))
-    child = os.path.join(work, "child.py")
-    shutil.copyfile(CHILD, child)
-    os.chmod(child, 0o644)
-    box = Sandbox(sys.executable, site, child, work, timeout=float(timeout), case_timeout=min(3.0, float(timeout)))
-    if drop_privileges and hasattr(os, "geteuid") and os.geteuid() == 0:
-        _choose_unprivileged(box)
-    return box
+        shutil.copytree(libs, os.path.join(site, "numpy.libs"))
+    for top, dirs, files in os.walk(site):
+        os.chmod(top, 0o755)
+        for f in files:
+            path = os.path.join(top, f)
+            os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
+
+
+def make_sandbox(timeout=10.0, drop_privileges=True) -> Sandbox:
+    """A fresh folder with the child script and a site folder that holds a copy of numpy alone."""
+    _sweep_stale_workdirs()
+    work = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
+    try:
+        os.chmod(work, 0o755)
+        site = os.path.join(work, "site")
+        os.mkdir(site, 0o755)
+        _copy_numpy(site)
+        child = os.path.join(work, "child.py")
+        shutil.copyfile(CHILD, child)
+        os.chmod(child, 0o644)
+        box = Sandbox(sys.executable, site, child, work, timeout=float(timeout), case_timeout=min(3.0, float(timeout)))
+        if drop_privileges and hasattr(os, "geteuid") and os.geteuid() == 0:
+            _choose_unprivileged(box)
+        return box
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _interpreters() -> list[str]:
+    """Interpreters of this Python version, the base (world-executable) one first."""
+    v = sys.version_info
+    candidates = [getattr(sys, "_base_executable", ""), sys.executable, os.path.realpath(sys.executable),
+                  f"/usr/bin/python{v.major}.{v.minor}", f"/usr/local/bin/python{v.major}.{v.minor}",
+                  shutil.which(f"python{v.major}.{v.minor}", path="/usr/local/bin:/usr/bin:/bin") or ""]
+    return list(dict.fromkeys(c for c in candidates if c and os.path.exists(c)))
 
 
 def _choose_unprivileged(box: Sandbox) -> None:
-    """Run children as nobody, with an interpreter that nobody can run (probed)."""
+    """Run children as nobody, with an interpreter that nobody can run and that loads the sandbox's numpy."""
     import pwd
 
     try:
@@ -350,21 +400,21 @@ def _choose_unprivileged(box: Sandbox) -> None:
     except KeyError:
         box.warning = "no user 'nobody': children run as root (the other isolation layers still apply)"
         return
-    v = sys.version_info
-    candidates = [sys.executable, getattr(sys, "_base_executable", ""), os.path.realpath(sys.executable),
-                  f"/usr/bin/python{v.major}.{v.minor}", f"/usr/local/bin/python{v.major}.{v.minor}"]
-    for py in dict.fromkeys(c for c in candidates if c and os.path.exists(c)):
+    tried = []
+    for py in _interpreters():
         try:
             r = subprocess.run([py, "-I", "-S", "-B", box.child, box.site, "probe"], user=pw.pw_uid, group=pw.pw_gid,
                                extra_groups=[], cwd=box.workdir, env=_scrubbed_env(box.workdir),
                                capture_output=True, timeout=30)
-        except (OSError, subprocess.SubprocessError):
+        except (OSError, subprocess.SubprocessError) as exc:
+            tried.append(f"{py}: {type(exc).__name__}")
             continue
         if r.returncode == 0 and r.stdout.strip() == b"ok":
             box.python, box.user, box.group = py, pw.pw_uid, pw.pw_gid
             return
-    box.warning = ("no Python interpreter with numpy is usable by 'nobody' here: children run as root "
-                   "(the other isolation layers still apply)")
+        tried.append(f"{py}: {_printable(r.stderr.decode('utf-8', 'replace').strip().splitlines()[-1:] or r.returncode)}")
+    box.warning = ("no Python interpreter of this version can be run by 'nobody' with the sandbox's numpy "
+                   f"({'; '.join(tried)}): children run as root (the other isolation layers still apply)")
 
 
 @dataclasses.dataclass

@@ -277,14 +277,58 @@ def test_static_layer_names_the_offence(attack_paths):
 
 def test_sandbox_runs_children_unprivileged_when_root():
     import os
+    import shutil
     box = grader.make_sandbox()
     try:
+        site_numpy = pathlib.Path(box.site) / "numpy"
+        assert site_numpy.is_dir() and not site_numpy.is_symlink(), "the sandbox's numpy must be its own copy"
+        assert not any(p.is_symlink() for p in pathlib.Path(box.site).rglob("*"))
         if os.geteuid() != 0:
-            pytest.skip("not running as root: children run as this user")
-        assert box.user is not None and box.user != 0, box.warning
+            assert box.user is None  # an ordinary user's children run as that user (the kernel layers apply)
+        else:
+            assert box.user is not None and box.user != 0, box.warning
     finally:
-        import shutil
         shutil.rmtree(box.workdir, ignore_errors=True)
+
+
+PRIVATE_NUMPY = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy
+assert numpy.__file__.startswith(sys.argv[1]), numpy.__file__
+from lrcourse import grader
+box = grader.make_sandbox()
+try:
+    print(box.user, box.warning)
+    [r] = grader.grade_paths([sys.argv[2]], workers=1, sandbox=box)
+    print(r.score, r.max_score)
+finally:
+    import shutil
+    shutil.rmtree(box.workdir)
+"""
+
+
+def test_children_run_unprivileged_when_numpy_lives_in_a_private_folder(tmp_path):
+    """Issue 10.2: a checkout/venv in a 0700 folder (a home directory, ``mktemp -d``) still grades as nobody."""
+    import os
+    import subprocess
+    import numpy
+    if os.geteuid() != 0:
+        pytest.skip("only root drops privileges; an ordinary user's children can read what the grader reads")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    src = pathlib.Path(numpy.__file__).parent
+    shutil_copy = __import__("shutil").copytree
+    shutil_copy(src, private / "numpy", ignore=grader.NUMPY_SKIP, symlinks=True)
+    if (src.parent / "numpy.libs").is_dir():
+        shutil_copy(src.parent / "numpy.libs", private / "numpy.libs")
+    os.chmod(private, 0o700)
+    r = subprocess.run([sys.executable, "-c", PRIVATE_NUMPY, str(private), str(ROOT / "solutions" / "12_adam.ipynb")],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    user_line, score_line = r.stdout.strip().splitlines()[-2:]
+    assert user_line.split()[0] not in ("None", "0"), user_line
+    assert score_line == "5.0 5.0", r.stdout
 
 
 def test_malicious_files_beside_the_notebook_change_nothing(tmp_path):
