@@ -354,7 +354,7 @@ def _copy_numpy(site: str) -> None:
     libs = os.path.join(os.path.dirname(np_dir), "numpy.libs")
     if os.path.isdir(libs):
         shutil.copytree(libs, os.path.join(site, "numpy.libs"))
-    for top, dirs, files in os.walk(site):
+    for top, _dirs, files in os.walk(site):
         os.chmod(top, 0o755)
         for f in files:
             path = os.path.join(top, f)

@@ -9,11 +9,15 @@ runtime layer in the child process stops it on its own.
 from __future__ import annotations
 
 import hashlib
+import os
 import pathlib
+import shutil
+import subprocess
 import sys
 import textwrap
 
 import nbformat
+import numpy
 import pytest
 
 from lrcourse import grader
@@ -276,8 +280,6 @@ def test_static_layer_names_the_offence(attack_paths):
 
 
 def test_sandbox_runs_children_unprivileged_when_root():
-    import os
-    import shutil
     box = grader.make_sandbox()
     try:
         site_numpy = pathlib.Path(box.site) / "numpy"
@@ -310,18 +312,14 @@ finally:
 
 def test_children_run_unprivileged_when_numpy_lives_in_a_private_folder(tmp_path):
     """Issue 10.2: a checkout/venv in a 0700 folder (a home directory, ``mktemp -d``) still grades as nobody."""
-    import os
-    import subprocess
-    import numpy
     if os.geteuid() != 0:
         pytest.skip("only root drops privileges; an ordinary user's children can read what the grader reads")
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     src = pathlib.Path(numpy.__file__).parent
-    shutil_copy = __import__("shutil").copytree
-    shutil_copy(src, private / "numpy", ignore=grader.NUMPY_SKIP, symlinks=True)
+    shutil.copytree(src, private / "numpy", ignore=grader.NUMPY_SKIP, symlinks=True)
     if (src.parent / "numpy.libs").is_dir():
-        shutil_copy(src.parent / "numpy.libs", private / "numpy.libs")
+        shutil.copytree(src.parent / "numpy.libs", private / "numpy.libs")
     os.chmod(private, 0o700)
     r = subprocess.run([sys.executable, "-c", PRIVATE_NUMPY, str(private), str(ROOT / "solutions" / "12_adam.ipynb")],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
