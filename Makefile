@@ -20,12 +20,19 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # Jupyter refuses to run as root unless told to (containers, cloud VMs): allow it only there.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# Served from the repository root, so lessons, exercises and solutions all open from the index.
 lab: env
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/00_index.ipynb
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" notebooks/00_index.ipynb
 
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# 1. lint; 2. every test, doctest and notebook (lessons, solutions and exercises under nbval);
+# 3. the lessons and solutions again with NumPy, OpenBLAS and torch on other CPU kernels than
+#    the host's best (tools/cpu_paths.py): a checked output must not depend on the CPU.
 test: env
-	$(PY) -m pytest $(PYTEST_ARGS) tests notebooks \
-	    --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions exercises
+	$(PY) tools/cpu_paths.py run -- $(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) -p no:cacheprovider notebooks solutions
 
 verify: env
 	$(PY) -m lrcourse verify

@@ -6,7 +6,7 @@ temporary root, runs all cells, then moves the ``steps`` and ``lr`` sliders with
 keyboard and checks, in the page, that the verdict text changes and that the figure is
 redrawn (a new image, not blank).  What only a browser shows: with JupyterLab 4.6 widget
 messages run on another kernel thread, which breaks pyplot-based callbacks (see
-/work/shared/notes/browser-testing.md).
+docs/browser-testing.md).
 
 Needs ``/usr/bin/chromium`` (``apt-get install -y chromium``; never a browser download).
 Skipped without it, unless LRCOURSE_REQUIRE_BROWSER is set (CI sets it to 1): then it fails.

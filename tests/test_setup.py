@@ -105,3 +105,47 @@ def test_readme_syllabus_links_every_lesson():
         assert f"notebooks/{path.name}" in readme, f"README's syllabus does not link {path.name}"
     for link in re.findall(r"\]\((notebooks/[^)#]+)", readme):
         assert (ROOT / link).exists(), f"README links a missing {link}"
+
+
+def test_make_lab_serves_the_repository_root_and_opens_the_index():
+    """Served from notebooks/, JupyterLab could not reach exercises/ or solutions/ (the index's links 404)."""
+    dry = subprocess.run(["make", "-n", "-W", "pyproject.toml", "lab"], cwd=ROOT, capture_output=True, text=True).stdout
+    lab = [line for line in dry.splitlines() if "jupyter lab" in line]
+    assert lab, dry
+    assert f'--ServerApp.root_dir="{ROOT}"' in lab[-1] and lab[-1].rstrip().endswith("notebooks/00_index.ipynb")
+
+
+def _markdown_links(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            yield from re.findall(r"\]\(([^)\s]+)\)", "".join(cell["source"]))
+
+
+def _heading_ids(path) -> set:
+    """The anchors JupyterLab gives a notebook's headings: the text, spaces turned into '-'."""
+    nb = json.loads(path.read_text())
+    ids = set()
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            for heading in re.findall(r"^#+\s+(.*?)\s*$", "".join(cell["source"]), re.M):
+                ids.add(heading.replace(" ", "-"))
+    return ids
+
+
+def test_every_link_between_notebooks_opens_what_it_names():
+    """Relative links resolve inside the repository (what `make lab` serves), anchors to a heading."""
+    checked = 0
+    for path in sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb")) + \
+            sorted(ROOT.glob("exercises/*.ipynb")):
+        for link in _markdown_links(path):
+            if re.match(r"[a-z]+:", link) or link.startswith("#"):
+                continue  # web links; in-page anchors
+            target, _, anchor = link.partition("#")
+            resolved = (path.parent / target).resolve()
+            assert ROOT in resolved.parents, f"{path.name}: {link} leaves the repository"
+            assert resolved.exists(), f"{path.name}: {link} does not exist"
+            if anchor and resolved.suffix == ".ipynb":
+                assert anchor in _heading_ids(resolved), f"{path.name}: {link}: no such heading"
+            checked += 1
+    assert checked > 40  # the index alone links every lesson and exercise

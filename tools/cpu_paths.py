@@ -1,0 +1,103 @@
+"""Run a command with NumPy, OpenBLAS and torch forced off the host's fastest CPU kernels.
+
+    python tools/cpu_paths.py run -- pytest --nbval notebooks   # the second-CPU pass of `make test`
+    python tools/cpu_paths.py report                             # which kernels this process uses
+    python tools/cpu_paths.py compare                            # report under both, and what changed
+
+A checked output must not depend on the CPU it was computed on: learners run the course on laptops
+with other instruction sets and BLAS builds.  `make test` therefore runs every notebook twice, the
+second time with the switches below, which select other code paths than the host's best ones:
+
+- ``NPY_DISABLE_CPU_FEATURES``: NumPy's runtime dispatch falls back to its baseline (SSE4.2-era)
+  loops for exp, log, tanh, sin, ... instead of the AVX2/AVX-512 ones.
+- ``OPENBLAS_CORETYPE=Prescott``: NumPy's OpenBLAS (a DYNAMIC_ARCH build) uses its oldest x86-64
+  kernels for matmul and dot (threadpoolctl then reports another architecture).
+- ``ATEN_CPU_CAPABILITY=default``: torch's ATen kernels compiled without AVX2/AVX-512 vectorisation.
+- ``MKL_CBWR=COMPATIBLE``: MKL (torch's BLAS on x86) takes its conditional-numerical-reproducibility
+  path, a different kernel from the one it picks for the host.
+
+`tests/test_cpu_paths.py` checks that each switch really changes the kernels on the host (results
+of the affected operations differ in their last bits), so the second pass is not a copy of the first.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+# Every dispatch target NumPy 2.x has on x86-64 above its baseline; naming one the CPU lacks is harmless.
+ALT_ENV = {
+    "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
+    "OPENBLAS_CORETYPE": "Prescott",
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_CBWR": "COMPATIBLE",
+}
+
+
+def alt_environ(base: dict | None = None) -> dict:
+    env = dict(os.environ if base is None else base)
+    env.update(ALT_ENV)
+    return env
+
+
+def report() -> dict:
+    """The kernels this process runs, and a fingerprint (hash of the exact bits) of each library's results."""
+    import numpy as np
+    import threadpoolctl
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.standard_normal(100_003)) + 0.1
+    a, b = rng.standard_normal((257, 129)), rng.standard_normal((129, 131))
+    t = torch.from_numpy(rng.standard_normal(100_003))
+
+    def bits(*arrays) -> str:
+        h = hashlib.sha1()
+        for arr in arrays:
+            h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()[:12]
+
+    umath = np._core._multiarray_umath
+    return {
+        "numpy_dispatch": [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f)],
+        "openblas_core": [d.get("architecture") for d in threadpoolctl.threadpool_info()
+                          if d.get("internal_api") == "openblas"],
+        "torch_capability": torch.backends.cpu.get_cpu_capability(),
+        "fingerprints": {
+            "numpy ufuncs (exp, log1p, tanh)": bits(*(f(x) for f in (np.exp, np.log1p, np.tanh)),
+                                                    *(f(x.astype(np.float32)) for f in (np.exp, np.log1p, np.tanh))),
+            "numpy BLAS (matmul, dot)": bits(a @ b, (a @ b[:, :1]).ravel(), np.dot(x, x[::-1])),
+            "torch ATen (log1p, sigmoid, softplus)": bits(torch.log1p(t.abs()).numpy(), torch.sigmoid(t).numpy(),
+                                                          torch.nn.functional.softplus(t.float()).numpy()),
+            "torch MKL (mm)": bits((torch.from_numpy(a) @ torch.from_numpy(b)).numpy()),
+        },
+    }
+
+
+def _report_in(env: dict) -> dict:
+    out = subprocess.run([sys.executable, __file__, "report"], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["report"]:
+        print(json.dumps(report()))
+        return 0
+    if argv[:1] == ["compare"]:
+        host, alt = _report_in(dict(os.environ)), _report_in(alt_environ())
+        for key in ("numpy_dispatch", "openblas_core", "torch_capability"):
+            print(f"{key:18} host {host[key]!s:40} second pass {alt[key]}")
+        for name, h in host["fingerprints"].items():
+            print(f"{name:40} {'changed' if alt['fingerprints'][name] != h else 'SAME'}")
+        return 0
+    if argv[:1] == ["run"] and len(argv) > 2 and argv[1] == "--":
+        print("second-CPU pass: " + " ".join(f"{k}={v!r}" for k, v in ALT_ENV.items()), flush=True)
+        return subprocess.call(argv[2:], env=alt_environ())
+    print(__doc__.split("\n\n")[0], file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
