@@ -148,12 +148,3 @@ def test_exercises_run_fresh_and_fail_exactly_where_tagged():
             problems += [f"{path.name} code cell {i}: {e}" for e in cell["errors"]
                          if e[0] not in ("NotImplementedError", "NameError")]
     assert not problems, "\n".join(problems)
-
-
-@pytest.mark.slow
-def test_solutions_and_exercises_pass_nbval():
-    """The command of CONTRIBUTING.md: solutions compared with their stored outputs, exercises run fresh."""
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadfile",
-                        "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
-                        "solutions", "exercises"], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
