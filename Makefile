@@ -26,12 +26,13 @@ lab: env
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# 1. lint; 2. every test, doctest and notebook (lessons, solutions and exercises under nbval);
+# 1. lint; 2. every test, doctest and notebook (lessons and solutions under nbval; the exercises
+#    run fresh in tests/test_exercises.py, which also checks that every tagged cell fails);
 # 3. the lessons and solutions again with NumPy, OpenBLAS and torch on other CPU kernels than
 #    the host's best (tools/cpu_paths.py): a checked output must not depend on the CPU.
 test: env
 	$(PY) -m ruff check .
-	$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions exercises
+	$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions
 	$(PY) tools/cpu_paths.py run -- $(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) -p no:cacheprovider notebooks solutions
 
 verify: env
