@@ -249,6 +249,15 @@ def _plain(value):
     return float(arr) if arr.ndim == 0 else arr.tolist()
 
 
+def _finite(value) -> bool:
+    """True if every number in a runner's output (None, floats, lists, dicts of those) is finite."""
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return value is None or (isinstance(value, (int, float)) and math.isfinite(value))
+
+
 def _fields_of(state, fields):
     return {f: _plain(getattr(state, f)) for f in fields}
 

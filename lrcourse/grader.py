@@ -16,7 +16,7 @@ each submission it
    with the reference outputs computed here.  Nothing a child writes is unpickled,
    evaluated or believed beyond being compared.
 
-Outputs: ``DIR/<submission>/results.json`` in Gradescope's schema and ``DIR/grades.csv``,
+Outputs: ``DIR/submissions/<submission>/results.json`` in Gradescope's schema and ``DIR/grades.csv``,
 one row per submission, always — a crash, a hang or a malformed notebook costs the
 affected questions and is explained in the row's message.
 """
@@ -28,6 +28,7 @@ import concurrent.futures as cf
 import csv
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import re
@@ -47,7 +48,8 @@ __all__ = ["main", "gradescope_main", "grade_paths", "static_problems", "extract
 CHILD = pathlib.Path(__file__).with_name("_grader_child.py")
 PROVIDED = frozenset({"np", "numpy", "math", "optimizers", "schedules"})  # the child supplies these names
 MAX_NOTEBOOK_BYTES = 20 * 2**20
-MAX_RESULT_BYTES = 16 * 2**20
+MAX_RESULT_BYTES = 16 * 2**20     # the most a child may write as results (a question sets less)
+MAX_PRINTED_BYTES = 8 * 2**20     # the most a child may print before it is stopped
 ALLOWED_IMPORTS = _child.ALLOWED_MODULES          # the same lists the child enforces at run time
 FORBIDDEN_NAMES = _child.BLOCKED_BUILTINS | frozenset(
     "torch lrcourse runs problems widgets feedback grader importlib sys os subprocess builtins "
@@ -425,46 +427,129 @@ class ChildResult:
     seconds: float
 
 
+def result_cap(expected: list) -> int:
+    """Bytes of result lines a child may write for these cases: 3x the reference's JSON, plus room for errors."""
+    return 3 * sum(len(json.dumps(e)) for e in expected) + 1024 * len(expected) + 4096
+
+
 def run_child(box: Sandbox, job: dict) -> ChildResult:
-    """Run one question's cases in a fresh, limited, unprivileged child and collect its lines."""
+    """Run one question's cases in a fresh, limited, unprivileged child and collect its lines.
+
+    The job goes in through a pipe (no case is ever written to disk); results come back
+    through another pipe and stdout through a third, each read up to a fixed number of
+    bytes: a child that writes more is stopped, and costs the grader no more than that.
+    """
     t0 = time.perf_counter()
-    job = {**job, "case_timeout": box.case_timeout}
-    priv = tempfile.mkdtemp(prefix="job-", dir=box.workdir)            # ours: 0700, never the child's
+    cap = int(job.get("result_cap") or MAX_RESULT_BYTES)
+    job = {k: v for k, v in job.items() if k != "result_cap"} | {"case_timeout": box.case_timeout}
+    data = json.dumps(job).encode()
     home = tempfile.mkdtemp(prefix="cwd-", dir=box.workdir)            # the child's empty cwd
     os.chmod(home, 0o755)
+    res_r, res_w = os.pipe()
+    proc = None
     try:
-        job_path, out_path, res_path = (os.path.join(priv, n) for n in ("job.json", "stdout", "results"))
-        with open(job_path, "w") as f:
-            json.dump(job, f)
-        res_fd = os.open(res_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        problem = None
-        try:
-            with open(job_path, "rb") as stdin, open(out_path, "wb") as stdout:
-                cmd = [box.python, "-I", "-S", "-B", box.child, box.site, str(res_fd), json.dumps(box.limits())]
-                kw = dict(user=box.user, group=box.group, extra_groups=[]) if box.user is not None else {}
-                proc = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.STDOUT, cwd=home,
-                                        env=_scrubbed_env(home), pass_fds=(res_fd,), close_fds=True,
-                                        start_new_session=True, **kw)
-                try:
-                    rc = proc.wait(timeout=box.timeout)
-                except subprocess.TimeoutExpired:
-                    rc = None
-                    problem = f"stopped after {box.timeout:g} s (time limit; an endless loop?)"
-                finally:
-                    _kill_group(proc)
-                if rc is not None and rc < 0:
-                    problem = f"the process was killed by signal {-rc} (a resource limit: CPU time or memory?)"
-                elif rc not in (None, 0):
-                    problem = f"the process exited with code {rc} (exit() or a crash in the graded code?)"
-        finally:
-            os.close(res_fd)
-        outputs, fatal = _read_results(res_path, len(job["cases"]))
+        cmd = [box.python, "-I", "-S", "-B", box.child, box.site, str(res_w), json.dumps(box.limits())]
+        kw = dict(user=box.user, group=box.group, extra_groups=[]) if box.user is not None else {}
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                cwd=home, env=_scrubbed_env(home), pass_fds=(res_w,), close_fds=True,
+                                start_new_session=True, **kw)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        os.close(res_w)
+        res_w = None
+        results, tail, problem = _exchange(proc, data, res_r, cap, box.timeout)
+        rc = proc.poll()
+        if problem is None and rc is not None and rc < 0:
+            problem = f"the process was killed by signal {-rc} (a resource limit: CPU time or memory?)"
+        elif problem is None and rc not in (None, 0):
+            problem = f"the process exited with code {rc} (exit() or a crash in the graded code?)"
+        outputs, fatal = parse_results(results, len(job["cases"]))
         if problem is None and fatal is None and len(outputs) < len(job["cases"]):
-            problem = "the process ended before reporting every case" + _tail(out_path)
+            last = _printable(tail.decode("utf-8", "replace").strip().splitlines()[-1]) if tail.strip() else ""
+            problem = "the process ended before reporting every case" + (f": {last}" if last else "")
         return ChildResult(outputs, fatal, problem, time.perf_counter() - t0)
     finally:
-        shutil.rmtree(priv, ignore_errors=True)
+        for fd in (res_r, res_w):
+            if fd is not None:
+                os.close(fd)
+        if proc is not None:
+            _kill_group(proc)
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+            for stream in (proc.stdin, proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
         shutil.rmtree(home, ignore_errors=True)
+
+
+_LIVE: set = set()              # children running now (to stop them all if the grader is stopped)
+_LIVE_LOCK = threading.Lock()
+
+
+def _kill_live_children() -> None:
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _exchange(proc, data: bytes, res_fd: int, cap: int, timeout: float) -> tuple[bytes, bytes, str | None]:
+    """Feed the job, drain results (at most ``cap`` bytes) and stdout (last 4 KB kept) until the child ends."""
+    import selectors
+
+    deadline = time.monotonic() + timeout
+    sel = selectors.DefaultSelector()
+    os.set_blocking(proc.stdin.fileno(), False)
+    sel.register(proc.stdin, selectors.EVENT_WRITE)
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    sel.register(res_fd, selectors.EVENT_READ)
+    results, tail, printed, sent, problem = bytearray(), b"", 0, 0, None
+    try:
+        while any(k.events & selectors.EVENT_READ for k in sel.get_map().values()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                problem = f"stopped after {timeout:g} s (time limit; an endless loop?)"
+                break
+            for key, _ in sel.select(min(left, 1.0)):
+                if key.fileobj is proc.stdin:
+                    try:
+                        sent += os.write(proc.stdin.fileno(), data[sent:sent + 65536])
+                    except (BrokenPipeError, OSError):
+                        sent = len(data)
+                    if sent >= len(data):
+                        sel.unregister(proc.stdin)
+                        proc.stdin.close()
+                    continue
+                fd = key.fileobj if isinstance(key.fileobj, int) else key.fileobj.fileno()
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                elif fd == res_fd:
+                    results += chunk
+                    if len(results) > cap:
+                        problem = f"stopped: it wrote more than {cap} bytes of results"
+                        break
+                else:
+                    printed += len(chunk)
+                    tail = (tail + chunk)[-4096:]
+                    if printed > MAX_PRINTED_BYTES:
+                        problem = f"stopped: it printed more than {MAX_PRINTED_BYTES // 2**20} MB"
+                        break
+            if problem:
+                break
+        if problem is None:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                problem = f"stopped after {timeout:g} s (time limit; an endless loop?)"
+    finally:
+        sel.close()
+    return bytes(results[:cap]), tail, problem
 
 
 def _kill_group(proc) -> None:
@@ -478,35 +563,39 @@ def _kill_group(proc) -> None:
         pass
 
 
-def _tail(path, n=300) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - n))
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    text = _printable(text.strip().splitlines()[-1] if text.strip() else "")
-    return f": {text}" if text else ""
-
-
 def _printable(text: str, limit=300) -> str:
     text = "".join(ch if ch.isprintable() else " " for ch in str(text))
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _read_results(path, n_cases) -> tuple[dict, str | None]:
-    """Parse the child's JSON lines; anything that is not well-formed is ignored."""
+def _strict_int(text: str) -> int:
+    if len(text) > 18:                      # |n| < 1e18: a float holds it; anything longer is refused
+        raise ValueError("integer too long")
+    return int(text)
+
+
+# A wrong answer may legitimately be nan or inf (a known mistake divides by zero): the three
+# IEEE specials are accepted as such and compare unequal to the (always finite) reference.
+_SPECIALS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _special(name: str) -> float:
+    return _SPECIALS[name]
+
+
+def parse_results(data: bytes, n_cases: int) -> tuple[dict, str | None]:
+    """The child's JSON lines, strictly: floats and short integers only, one record per case; the rest is ignored.
+
+    An integer too large for a float (``1`` followed by 400 zeros) makes its line invalid
+    instead of an OverflowError later, in the comparison, for the whole batch.
+    """
     outputs, fatal = {}, None
-    with open(path, "rb") as f:
-        data = f.read(MAX_RESULT_BYTES)
     for raw in data.split(b"\n"):
         if not raw.strip():
             continue
         try:
-            msg = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            msg = json.loads(raw.decode("utf-8"), parse_int=_strict_int, parse_constant=_special)
+        except (UnicodeDecodeError, ValueError, RecursionError, OverflowError):
             continue
         if not isinstance(msg, dict):
             continue
@@ -560,7 +649,7 @@ def _fmt(value) -> str:
     import numpy as np
     try:
         return np.array2string(np.asarray(value, dtype=np.float64), precision=6, threshold=12)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return _printable(repr(value), 120)
 
 
@@ -662,9 +751,9 @@ def _prepare(path: pathlib.Path, name: str, forced_stem: str | None, run: Gradin
         if problems:
             jobs[q.key] = "not graded — the from-scratch rule: " + "; ".join(problems[:5])
             continue
-        cases, _, _ = run.question_data(q)
+        cases, expected, _ = run.question_data(q)
         jobs[q.key] = {"kind": q.kind, "target": q.target, "base": q.base, "source": source,
-                       "cases": cases, "fields": list(q.fields)}
+                       "cases": cases, "fields": list(q.fields), "result_cap": result_cap(expected)}
     return _Prepared(path, name, stem, jobs, f"graded as {stem}")
 
 
@@ -676,6 +765,8 @@ def _names_for(paths: list[pathlib.Path]) -> list[str]:
     for p in resolved:
         rel = os.path.relpath(p, common)[: -len(p.suffix) or None]
         base = re.sub(r"[^A-Za-z0-9_.-]+", "_", rel.replace(os.sep, "__")).strip("._") or "submission"
+        if len(base) > 100:  # file names have a length limit; keep them distinct with a digest
+            base = f"{base[:80]}_{zlib.crc32(rel.encode()):08x}"
         name, k = base, 2
         while name in seen:
             name, k = f"{base}_{k}", k + 1
@@ -710,18 +801,28 @@ def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem
         children = {}
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(run_child, box, job): (i, key) for i, key, job in tasks}
-            for fut in cf.as_completed(futures):
-                try:
-                    children[futures[fut]] = fut.result()
-                except Exception as exc:  # noqa: BLE001
-                    children[futures[fut]] = ChildResult({}, f"internal grader error: {exc}", None, 0.0)
+            try:
+                for fut in cf.as_completed(futures):
+                    try:
+                        children[futures[fut]] = fut.result()
+                    except Exception as exc:  # noqa: BLE001
+                        children[futures[fut]] = ChildResult({}, f"internal grader error: {exc}", None, 0.0)
+            except BaseException:   # Ctrl-C, SIGTERM: stop every child now, so the sandbox can go at once
+                pool.shutdown(wait=False, cancel_futures=True)
+                _kill_live_children()
+                raise
         results = []
         for i, pr in enumerate(prepared):
             qs = []
             for key, job in pr.jobs.items():
                 q = question(key)
                 blocked = job if isinstance(job, str) else None
-                qs.append(score_question(q, run, children.get((i, key)), blocked))
+                try:
+                    qs.append(score_question(q, run, children.get((i, key)), blocked))
+                except Exception as exc:  # noqa: BLE001 — one failure costs this question only
+                    qs.append(QuestionResult(q.key, q.title, 0.0, q.points, 0, 0, [
+                        f"{q.qid} — {q.title}: 0/{q.points:g}",
+                        f"  internal grader error while scoring: {_printable(f'{type(exc).__name__}: {exc}')}"]))
             secs = sum(c.seconds for (j, _), c in children.items() if j == i)
             results.append(SubmissionResult(str(pr.path), pr.name, pr.stem, qs, pr.message, secs))
         return results
@@ -740,27 +841,43 @@ def gradescope_json(res: SubmissionResult) -> dict:
             "stdout_visibility": "hidden"}
 
 
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell that a spreadsheet shows as text: never a formula (=, +, -, @, tab, CR first)."""
+    text = str(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_reports(results: list[SubmissionResult], out: pathlib.Path) -> pathlib.Path:
+    """``out/grades.csv`` (one row per result, always) and ``out/submissions/<name>/results.json``.
+
+    Per-submission files live in their own folder, so no submission name can collide with
+    the CSV; a results.json that cannot be written is reported in that submission's row.
+    """
     out.mkdir(parents=True, exist_ok=True)
     keys = []
     for r in results:
         for q in r.questions:
             if q.key not in keys:
                 keys.append(q.key)
+    failed = {}
     for r in results:
-        d = out / r.name
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "results.json").write_text(json.dumps(gradescope_json(r), indent=1) + "\n")
+        try:
+            d = out / "submissions" / r.name
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "results.json").write_text(json.dumps(gradescope_json(r), indent=1) + "\n")
+        except (OSError, ValueError, TypeError) as exc:
+            failed[r.name] = f"results.json not written ({type(exc).__name__}: {exc})"
     csv_path = out / "grades.csv"
-    with open(csv_path, "w", newline="") as f:
+    with open(csv_path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["submission", "stem", "score", "max_score"] + keys + ["message"])
         for r in results:
             by_key = {q.key: q.score for q in r.questions}
             problems = [f"{q.key}: {q.lines[1].strip()}" for q in r.questions if q.passed == 0 and len(q.lines) > 1]
-            msg = "; ".join([r.message] + problems)
-            w.writerow([r.path, r.stem or "", f"{r.score:g}", f"{r.max_score:g}"]
-                       + [f"{by_key[k]:g}" if k in by_key else "" for k in keys] + [_printable(msg, 1000)])
+            msg = "; ".join([r.message] + problems + ([failed[r.name]] if r.name in failed else []))
+            w.writerow([spreadsheet_safe(r.path), spreadsheet_safe(r.stem or ""), f"{r.score:g}", f"{r.max_score:g}"]
+                       + [f"{by_key[k]:g}" if k in by_key else "" for k in keys]
+                       + [spreadsheet_safe(_printable(msg, 1000))])
     return csv_path
 
 
@@ -772,6 +889,17 @@ def _collect(args_paths) -> list[pathlib.Path]:
         else:
             paths.append(p)
     return paths
+
+
+def _cleanup_on_signals() -> None:
+    """SIGTERM/SIGHUP (a closed terminal, a job scheduler) unwind like Ctrl-C: the sandbox folder is removed."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
 
 
 def main(argv=None) -> int:
@@ -791,6 +919,7 @@ def main(argv=None) -> int:
         print("no notebooks to grade", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
+    _cleanup_on_signals()
     results = grade_paths(paths, workers=args.workers, seed=args.seed, stem=args.stem, timeout=args.timeout)
     csv_path = write_reports(results, args.out)
     if args.gradescope_results is not None:
@@ -811,6 +940,7 @@ Grades the submitted notebook with lrcourse's isolated grader and writes
 /autograder/results/results.json.  AUTOGRADER_ROOT overrides /autograder (for testing).
 """
 import json
+import math
 import os
 import pathlib
 import subprocess

@@ -1226,19 +1226,9 @@ def draw_cases(q: Question, rng: np.random.Generator, n: int) -> list[dict]:
     out = []
     while len(out) < n:
         case = _canonical(_call(q.make_case, rng, len(out)))
-        if _all_finite(expected_output(q, case)):
+        if runner._finite(expected_output(q, case)):
             out.append(case)
     return out
-
-
-def _all_finite(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, dict):
-        return all(_all_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_all_finite(v) for v in value)
-    return math.isfinite(value)
 
 
 @dataclasses.dataclass
@@ -1263,7 +1253,7 @@ def _rel_error(a, b) -> float:
         return 0.0 if a is None and b is None else math.inf
     try:
         x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return math.inf
     if x.shape != y.shape:
         return math.inf
@@ -1288,7 +1278,7 @@ def _update(rows, k, start):
     try:
         before = start if k == 0 else rows[k - 1]["params"]
         return (np.asarray(rows[k]["params"], dtype=np.float64) - np.asarray(before, dtype=np.float64)).tolist()
-    except (IndexError, KeyError, TypeError, ValueError):
+    except (IndexError, KeyError, TypeError, ValueError, OverflowError):
         return None
 
 

@@ -217,7 +217,7 @@ def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
     csv_path = grader.write_reports(results, tmp_path)
     rows = list(csv.DictReader(open(csv_path)))
     assert len(rows) == len(results)
-    data = json.loads((tmp_path / results[0].name / "results.json").read_text())
+    data = json.loads((tmp_path / "submissions" / results[0].name / "results.json").read_text())
     assert set(data) >= {"score", "tests", "output"}
     assert all(set(t) >= {"name", "score", "max_score", "output"} for t in data["tests"])
 
@@ -253,7 +253,7 @@ def test_grade_cli_writes_one_row_per_submission_whatever_they_are(tmp_path):
     assert rows[0]["score"] == "4" and rows[0]["02_step_decay/q1"] == "2"
     assert "invalid JSON" in rows[1]["message"] and rows[1]["score"] == "0"
     assert "could not tell which exercise" in rows[3]["message"]
-    assert len(list(out.glob("*/results.json"))) == 4
+    assert len(list(out.glob("submissions/*/results.json"))) == 4
 
 
 # --------------------------------------------------------------------------- the catalogue of wrong answers

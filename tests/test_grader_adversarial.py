@@ -188,6 +188,18 @@ ATTACKS = {
                 pass
         return params, state
     """)),
+    "result lines with an integer too large for a float": adam_class(esc("""
+        os, sys = b.__import__("os"), b.__import__("sys")
+        for i in range(8):
+            os.write(b.int(sys.argv[2]), ('{"case": %d, "out": [{"params": [1%s]}]}\\n' % (i, "0" * 400)).encode())
+        os._exit(0)
+    """)),
+    "floods the result pipe": adam_class(esc("""
+        os, sys = b.__import__("os"), b.__import__("sys")
+        line = b'{"case": 0, "out": [{"params": [0.0, 0.0, 0.0, 0.0, 0.0]}]}\\n' * 1000
+        while True:
+            os.write(b.int(sys.argv[2]), line)
+    """)),
     "kills the grader": adam_class(esc("""
         os = b.__import__("os")
         os.kill(os.getppid(), 9)
