@@ -1,13 +1,15 @@
 """Time one optimizer step of lrcourse (NumPy) beside torch.optim's on the CPU, in the same run.
 
-    .venv/bin/python benchmarks/bench_step.py            # 1e6 and 1e7 float32 parameters
+    .venv/bin/python benchmarks/bench_step.py            # 1e5, 1e6 and 1e7 float32 parameters
     .venv/bin/python benchmarks/bench_step.py --quick    # 1e6 only, fewer repeats
 
 For every optimizer (torch defaults, SGD with momentum 0.9) it reports the median wall time of one
-step after a warm-up (the three timed round-robin, so load from other processes hits them alike):
-lrcourse's pure ``opt.step(p, grad, state)`` (new arrays out), torch's default
-CPU step (``foreach=None``, which on the CPU is the single-tensor for-loop implementation) and torch
-with ``foreach=True``, and the ratios lrcourse / torch.  A ratio <= 1 means lrcourse is as fast or faster.
+step after a warm-up (all timed round-robin, so load from other processes hits them alike):
+lrcourse's reference ``opt.step(p, grad, state)`` (new arrays out), for Adam and AdamW also
+``lrcourse.fast.adam_step`` (the same numbers, in place, blocked, threaded), torch's default CPU step
+(``foreach=None``, which on the CPU is the single-tensor for-loop implementation), torch with
+``foreach=True`` and torch with ``fused=True`` (where torch has a fused CPU kernel), and the ratios
+of the fastest lrcourse path to torch's default and fused steps (<= 1: lrcourse as fast or faster).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from lrcourse import fast
 from lrcourse import optimizers as O
 
 CONFIGS = [
@@ -34,23 +37,31 @@ CONFIGS = [
 ]
 
 
-def lrcourse_stepper(opt, n: int):
+def lrcourse_stepper(opt, n: int, path=None):
+    """One step of opt.step, or of path(opt, ...) (fast.adam_step), on n float32 parameters."""
     rng = np.random.default_rng(0)
     p = rng.standard_normal(n, dtype=np.float32)
     g = rng.standard_normal(n, dtype=np.float32)
     box = [p, opt.init(p)]
+    step_fn = opt.step if path is None else (lambda *a: path(opt, *a))
 
     def step():
-        box[0], box[1] = opt.step(box[0], g, box[1])
+        box[0], box[1] = step_fn(box[0], g, box[1])
 
     return step
 
 
-def torch_stepper(opt, n: int, foreach):
+def torch_stepper(opt, n: int, **impl):
+    """One step of the torch twin with impl (foreach=None / True, fused=True); None if torch refuses."""
     gen = torch.Generator().manual_seed(0)
     p = torch.randn(n, generator=gen, dtype=torch.float32).requires_grad_()
     p.grad = torch.randn(n, generator=gen, dtype=torch.float32)
-    return getattr(torch.optim, type(opt).__name__)([p], foreach=foreach, **opt.hyperparameters()).step
+    try:
+        topt = getattr(torch.optim, type(opt).__name__)([p], **impl, **opt.hyperparameters())
+        topt.step()
+    except (RuntimeError, TypeError, ValueError):  # no fused kernel for this optimizer on the CPU
+        return None
+    return topt.step
 
 
 def median_times(steppers, repeats: int, warmup: int = 2):
@@ -68,32 +79,41 @@ def median_times(steppers, repeats: int, warmup: int = 2):
     return [(statistics.median(ts), min(ts)) for ts in times]
 
 
+def _ms(x):
+    return f"{x * 1e3:9.2f}" if x is not None else f"{'-':>9s}"
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1e6 parameters only, fewer repeats")
-    ap.add_argument("--sizes", type=float, nargs="+", help="parameter counts (default 1e6 1e7)")
+    ap.add_argument("--sizes", type=float, nargs="+", help="parameter counts (default 1e5 1e6 1e7)")
     ap.add_argument("--repeats", type=int, help="timed steps per measurement (median taken)")
     ap.add_argument("--only", nargs="+", help="optimizer labels to run, e.g. Adam AdamW")
     args = ap.parse_args(argv)
-    sizes = [int(s) for s in (args.sizes or ([1e6] if args.quick else [1e6, 1e7]))]
+    sizes = [int(s) for s in (args.sizes or ([1e6] if args.quick else [1e5, 1e6, 1e7]))]
     configs = [c for c in CONFIGS if not args.only or c[0] in args.only]
 
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
           f"python {platform.python_version()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()})")
-    print("float32 parameters; median of one step in milliseconds; ratios lrcourse / torch of the medians,")
-    print("and in [brackets] of the fastest steps (less sensitive to load from other processes)\n")
-    head = (f"{'optimizer':18s} {'n':>6s} {'lrcourse':>9s} {'torch':>9s} {'foreach':>9s} "
-            f"{'lrc/torch':>17s} {'lrc/foreach':>17s}")
+    print("float32 parameters; median of one step in milliseconds; 'best' is the faster lrcourse path;")
+    print("ratios best / torch of the medians (< 1: lrcourse faster); '-': no such path\n")
+    head = (f"{'optimizer':18s} {'n':>6s} {'reference':>9s} {'fast':>9s} {'torch':>9s} {'foreach':>9s} "
+            f"{'fused':>9s} {'best/torch':>10s} {'best/fused':>10s}")
     print(head)
     print("-" * len(head))
     for n in sizes:
         repeats = args.repeats or (7 if args.quick else (15 if n <= 2_000_000 else 7))
         for label, opt in configs:
-            (ours, ours_min), (loop, loop_min), (fe, fe_min) = median_times(
-                [lrcourse_stepper(opt, n), torch_stepper(opt, n, None), torch_stepper(opt, n, True)], repeats)
-            print(f"{label:18s} {n:>6.0e} {ours * 1e3:9.2f} {loop * 1e3:9.2f} {fe * 1e3:9.2f} "
-                  f"{ours / loop:9.2f} [{ours_min / loop_min:5.2f}] {ours / fe:9.2f} [{ours_min / fe_min:5.2f}]",
-                  flush=True)
+            steppers = [lrcourse_stepper(opt, n),
+                        lrcourse_stepper(opt, n, fast.adam_step) if isinstance(opt, O.Adam) else None,
+                        torch_stepper(opt, n, foreach=None), torch_stepper(opt, n, foreach=True),
+                        torch_stepper(opt, n, fused=True)]
+            timed = iter(median_times([s for s in steppers if s is not None], repeats))
+            ref, fst, loop, fe, fused = (next(timed)[0] if s is not None else None for s in steppers)
+            best = min(t for t in (ref, fst) if t is not None)
+            ratio_fused = f"{best / fused:10.2f}" if fused is not None else f"{'-':>10s}"
+            print(f"{label:18s} {n:>6.0e} {_ms(ref)} {_ms(fst)} {_ms(loop)} {_ms(fe)} {_ms(fused)} "
+                  f"{best / loop:10.2f} {ratio_fused}", flush=True)
         print()
 
 

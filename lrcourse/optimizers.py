@@ -16,6 +16,12 @@ The update is pure::
 ``torch_opt.state[p]`` field by field.  ``lr=`` overrides the learning rate for
 that one step; that is how a schedule drives an optimizer.
 
+Each ``step`` is the reference a lesson's LaTeX reads against, line by line, in its symbols.
+What else a method knows lives on its class: ``effective_lr(state)`` (the per-coordinate
+step size), ``example_lr`` (an LR that converges on the course's 2-D problems, for the panels)
+and ``variants`` (the option sets that the tests and ``python -m lrcourse verify`` check
+against torch).  ``lrcourse.fast`` holds a faster Adam step for large arrays, bit-for-bit equal.
+
 float32 stays float32: hyperparameters are stored as Python floats, and every
 scalar such as a bias correction is computed as a Python float, because NumPy 2
 would upcast a float32 array multiplied by an ``np.float64`` scalar.
@@ -42,15 +48,24 @@ def _check_nonneg(name: str, value: float, label: str | None = None) -> None:
         raise ValueError(f"Invalid {label or name} value: {value}")
 
 
-def _check_beta(index: int, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"Invalid beta parameter at index {index}: {value}")
+def _check_betas(betas) -> None:
+    for index, value in enumerate(betas):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {value}")
 
 
 def _as_float(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {value!r} of type {type(value).__name__}")
     return float(value)
+
+
+def _as_pair(name: str, value) -> tuple:
+    try:
+        a, b = value
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair of numbers, e.g. (0.9, 0.999), got {value!r}") from None
+    return _as_float(f"{name}[0]", a), _as_float(f"{name}[1]", b)
 
 
 def _ema(avg, x, beta: float):
@@ -65,13 +80,18 @@ def _ema(avg, x, beta: float):
 
 
 class Optimizer:
-    """Base class: field coercion, array checks and the ``lr=`` override.
+    """Base class: field coercion, array checks, the ``lr=`` override and torch's state.
 
-    Subclasses are frozen dataclasses that define ``init`` and ``step``.
+    Subclasses are frozen dataclasses that define ``init``, ``step`` and ``effective_lr``,
+    and the class attributes ``example_lr`` and ``variants``.
     """
 
+    kind = "optimizer"
+    example_lr: float = None  # an LR that converges on the course's 2-D problems (panels, examples)
+    variants: tuple = ()      # option sets checked against torch by the tests and `verify`
+
     def __post_init__(self) -> None:
-        # Store numbers as Python floats (see the module docstring) and betas as a tuple.
+        # Store numbers as Python floats (see the module docstring) and pairs as tuples of floats.
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if f.type in ("float", float):
@@ -80,12 +100,8 @@ class Optimizer:
                 if not isinstance(value, (bool, np.bool_)):
                     raise TypeError(f"{f.name} must be True or False, got {value!r}")
                 object.__setattr__(self, f.name, bool(value))
-            elif f.name == "betas":
-                try:
-                    b1, b2 = value
-                except (TypeError, ValueError):
-                    raise ValueError(f"betas must be a pair (beta1, beta2), got {value!r}") from None
-                object.__setattr__(self, "betas", (_as_float("betas[0]", b1), _as_float("betas[1]", b2)))
+            elif f.type in ("tuple", tuple):
+                object.__setattr__(self, f.name, _as_pair(f.name, value))
         self._validate()
 
     def _validate(self) -> None:
@@ -96,7 +112,28 @@ class Optimizer:
 
     def hyperparameters(self) -> dict:
         """The fields as keyword arguments for the torch class of the same name."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+
+    @classmethod
+    def example(cls):
+        """An instance that converges on the course's 2-D problems (the panels' default)."""
+        return cls() if cls.example_lr is None else cls(lr=cls.example_lr)
+
+    def state_from(self, values: dict, params):
+        """This optimizer's state for ``params`` with the fields found in ``values`` (e.g. torch's
+        ``optimizer.state[p]`` as NumPy arrays); missing fields are as ``init`` makes them.
+
+        A field annotated ``int`` or ``float`` (``step``, ``mu_product``) becomes that Python type.
+        """
+        template = self.init(params)
+        kinds = type(template).__annotations__
+        out = {}
+        for name in template._fields:
+            v = values.get(name, getattr(template, name))
+            if v is not None and kinds[name] in ("int", "float"):
+                v = (int if kinds[name] == "int" else float)(np.asarray(v).item())
+            out[name] = v
+        return type(template)(**out)
 
     # -- helpers shared by every step ------------------------------------------------
     def _lr(self, lr) -> float:
@@ -132,11 +169,11 @@ class Optimizer:
                 )
         return p, g
 
-    def _grad(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """The gradient the update sees: negated to maximize, plus the L2 term wd * p."""
+    def _grad(self, p: np.ndarray, g: np.ndarray, l2: bool = True) -> np.ndarray:
+        """The gradient the update sees: negated to maximize, plus the L2 term wd * p (if l2)."""
         if self.maximize:
             g = -g
-        if self.weight_decay != 0 and not getattr(self, "decoupled_weight_decay", False):
+        if l2 and self.weight_decay != 0:
             g = g + self.weight_decay * p
         return g
 
@@ -162,6 +199,28 @@ class SGD(Optimizer):
     Where torch differs from the textbook: the buffer holds the *velocity without the
     learning rate* (Sutskever et al. write v = mu v - lr g, p = p + v), so a learning-rate
     change takes effect at once instead of through the buffer; the first buffer is g itself.
+
+    Args (torch's names and defaults):
+        lr: the step size (default 1e-3).
+        momentum: mu, the weight of the previous buffer (0: plain gradient descent).
+        dampening: tau, scales the gradient's share of the buffer to 1 - tau (not on step 1).
+        weight_decay: coefficient of the L2 penalty added to the gradient.
+        nesterov: step along g + mu * b instead of b (needs momentum > 0, dampening 0).
+        maximize: ascend instead of descend.
+
+    Example:
+        >>> import numpy as np
+        >>> opt = SGD(lr=0.1, momentum=0.9)
+        >>> p = np.array([1.0, -1.0]); state = opt.init(p)
+        >>> for _ in range(2):
+        ...     p, state = opt.step(p, np.array([1.0, 2.0]), state)
+        >>> p.round(6).tolist(), state.momentum_buffer.round(6).tolist()   # b = g, then 0.9 g + g
+        ([0.71, -1.58], [1.9, 3.8])
+
+    References:
+        torch.optim.SGD: https://pytorch.org/docs/stable/generated/torch.optim.SGD.html
+        Sutskever et al., 2013, On the importance of initialization and momentum in deep
+        learning: https://proceedings.mlr.press/v28/sutskever13.html
     """
 
     lr: float = 1e-3
@@ -170,6 +229,13 @@ class SGD(Optimizer):
     weight_decay: float = 0.0
     nesterov: bool = False
     maximize: bool = False
+
+    example_lr = 1e-3
+    variants = (
+        dict(lr=0.05), dict(lr=0.05, momentum=0.9), dict(lr=0.05, momentum=0.9, dampening=0.3),
+        dict(lr=0.05, momentum=0.9, nesterov=True), dict(lr=0.05, weight_decay=0.1), dict(lr=0.05, maximize=True),
+        dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=0.05, maximize=True),
+    )
 
     def _validate(self) -> None:
         _check_nonneg("lr", self.lr, "learning rate")
@@ -198,6 +264,11 @@ class SGD(Optimizer):
             g = g + mu * b if self.nesterov else b
         return p - lr * g, SGDState(momentum_buffer=b)
 
+    def effective_lr(self, state: SGDState, lr=None) -> np.ndarray:
+        """lr for every coordinate (a scalar until the momentum buffer gives the shape)."""
+        lr = self.lr if lr is None else float(lr)
+        return np.full(np.shape(state.momentum_buffer) if state.momentum_buffer is not None else (), lr)
+
 
 # --------------------------------------------------------------------------- Adagrad
 class AdagradState(NamedTuple):
@@ -207,7 +278,7 @@ class AdagradState(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Adagrad(Optimizer):
-    r"""Adagrad (Duchi et al., 2011): a per-coordinate LR from the sum of squared gradients.
+    r"""Adagrad: a per-coordinate LR from the running sum of squared gradients.
 
     Update rule::
 
@@ -219,6 +290,27 @@ class Adagrad(Optimizer):
         p   = p - clr * g / (sqrt(sum) + eps)  # eps outside the square root
 
     The effective LR of coordinate i, clr / (sqrt(sum_i) + eps), can only shrink.
+
+    Args (torch's names and defaults):
+        lr: the step size (default 1e-2).
+        lr_decay: the decay of clr with the step count.
+        weight_decay: coefficient of the L2 penalty added to the gradient.
+        initial_accumulator_value: the value every entry of ``sum`` starts at.
+        eps: added to sqrt(sum), so a coordinate with no gradient yet does not divide by 0.
+        maximize: ascend instead of descend.
+
+    Example:
+        >>> import numpy as np
+        >>> opt = Adagrad(lr=0.5)
+        >>> p = np.array([0.0, 0.0]); state = opt.init(p)
+        >>> p, state = opt.step(p, np.array([4.0, 0.01]), state)
+        >>> p.round(6).tolist()            # the first step is lr * sign(g), whatever |g| is
+        [-0.5, -0.5]
+
+    References:
+        torch.optim.Adagrad: https://pytorch.org/docs/stable/generated/torch.optim.Adagrad.html
+        Duchi, Hazan & Singer, 2011, Adaptive Subgradient Methods:
+        https://jmlr.org/papers/v12/duchi11a.html
     """
 
     lr: float = 1e-2
@@ -227,6 +319,13 @@ class Adagrad(Optimizer):
     initial_accumulator_value: float = 0.0
     eps: float = 1e-10
     maximize: bool = False
+
+    example_lr = 0.5
+    variants = (
+        dict(lr=0.2), dict(lr=0.2, lr_decay=0.01), dict(lr=0.2, initial_accumulator_value=0.5),
+        dict(lr=0.2, weight_decay=0.05), dict(lr=0.2, eps=1e-3), dict(lr=0.2, maximize=True),
+        dict(lr=0.2, lr_decay=0.02, initial_accumulator_value=0.1, weight_decay=0.1, eps=1e-4, maximize=True),
+    )
 
     def _validate(self) -> None:
         super()._validate()
@@ -247,6 +346,12 @@ class Adagrad(Optimizer):
         p = p - clr * (g / (np.sqrt(s) + self.eps))
         return p, AdagradState(step=t, sum=s)
 
+    def effective_lr(self, state: AdagradState, lr=None) -> np.ndarray:
+        """clr / (sqrt(sum) + eps), with the clr of the next update."""
+        lr = self.lr if lr is None else float(lr)
+        clr = lr / (1 + max(state.step, 0) * self.lr_decay)
+        return clr / (np.sqrt(state.sum) + self.eps)
+
 
 # --------------------------------------------------------------------------- RMSprop
 class RMSpropState(NamedTuple):
@@ -258,7 +363,7 @@ class RMSpropState(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class RMSprop(Optimizer):
-    r"""RMSprop (Hinton, 2012): Adagrad's sum replaced by an exponential moving average.
+    r"""RMSprop: Adagrad's sum replaced by an exponential moving average.
 
     Update rule (``alpha`` is the decay of the average; its memory is 1 / (1 - alpha))::
 
@@ -279,6 +384,29 @@ class RMSprop(Optimizer):
 
     No bias correction: from square_avg = 0 the first step is about lr / sqrt(1 - alpha),
     i.e. 10 * lr for the default alpha = 0.99.
+
+    Args (torch's names and defaults):
+        lr: the step size (default 1e-2).
+        alpha: decay of the averages (0.99).
+        eps: added to the root mean square.
+        weight_decay: coefficient of the L2 penalty added to the gradient.
+        momentum: weight of the previous buffer b (0: no buffer).
+        centered: divide by the standard deviation of g instead of its root mean square.
+        maximize: ascend instead of descend.
+
+    Example:
+        >>> import numpy as np
+        >>> opt = RMSprop(lr=0.01)
+        >>> p = np.zeros(2); state = opt.init(p)
+        >>> p, state = opt.step(p, np.array([3.0, -0.5]), state)
+        >>> (p / opt.lr).round(4).tolist()     # -sign(g) / sqrt(1 - alpha): 10 x lr
+        [-10.0, 10.0]
+
+    References:
+        torch.optim.RMSprop: https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html
+        Hinton, Srivastava & Swersky, 2012, Neural Networks for Machine Learning, lecture 6e:
+        https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf
+        Graves, 2013 (the centered form): https://arxiv.org/abs/1308.0850
     """
 
     lr: float = 1e-2
@@ -288,6 +416,13 @@ class RMSprop(Optimizer):
     momentum: float = 0.0
     centered: bool = False
     maximize: bool = False
+
+    example_lr = 1e-2
+    variants = (
+        dict(lr=0.01), dict(lr=0.01, alpha=0.9), dict(lr=0.01, centered=True), dict(lr=0.005, momentum=0.9),
+        dict(lr=0.01, weight_decay=0.1), dict(lr=0.01, maximize=True),
+        dict(lr=0.02, alpha=0.95, centered=True, momentum=0.5, weight_decay=0.05, eps=1e-6, maximize=True),
+    )
 
     def _validate(self) -> None:
         super()._validate()
@@ -323,6 +458,12 @@ class RMSprop(Optimizer):
             p = p - lr * (g / avg)
         return p, RMSpropState(step=state.step + 1, square_avg=square_avg, momentum_buffer=b, grad_avg=grad_avg)
 
+    def effective_lr(self, state: RMSpropState, lr=None) -> np.ndarray:
+        """lr / (sqrt(square_avg) + eps); centered: of square_avg - grad_avg**2."""
+        lr = self.lr if lr is None else float(lr)
+        v = state.square_avg - (state.grad_avg**2 if self.centered else 0.0)
+        return lr / (np.sqrt(v) + self.eps)
+
 
 # --------------------------------------------------------------------------- Adadelta
 class AdadeltaState(NamedTuple):
@@ -333,7 +474,7 @@ class AdadeltaState(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Adadelta(Optimizer):
-    r"""Adadelta (Zeiler, 2012): RMSprop with the units corrected by a second average.
+    r"""Adadelta: RMSprop with the units corrected by a second average, of the steps.
 
     Update rule::
 
@@ -347,6 +488,25 @@ class Adadelta(Optimizer):
 
     The paper has no learning rate (lr = 1); torch keeps ``lr`` (default 1.0) as a plain
     multiplier on the step, and accumulates the delta *before* that scaling.
+
+    Args (torch's names and defaults):
+        lr: multiplies delta (default 1.0, the paper's method).
+        rho: decay of both averages (0.9).
+        eps: inside both square roots; sets the size of the first steps.
+        weight_decay: coefficient of the L2 penalty added to the gradient.
+        maximize: ascend instead of descend.
+
+    Example:
+        >>> import numpy as np
+        >>> opt = Adadelta()
+        >>> p = np.zeros(1); state = opt.init(p)
+        >>> p, state = opt.step(p, np.array([1.0]), state)
+        >>> print(f"{p[0]:.4e}")   # first step: sqrt(eps / (0.1 + eps)), about sqrt(10 eps)
+        -3.1623e-03
+
+    References:
+        torch.optim.Adadelta: https://pytorch.org/docs/stable/generated/torch.optim.Adadelta.html
+        Zeiler, 2012, ADADELTA: An Adaptive Learning Rate Method: https://arxiv.org/abs/1212.5701
     """
 
     lr: float = 1.0
@@ -354,6 +514,12 @@ class Adadelta(Optimizer):
     eps: float = 1e-6
     weight_decay: float = 0.0
     maximize: bool = False
+
+    example_lr = 1.0
+    variants = (
+        dict(), dict(rho=0.5), dict(lr=0.5), dict(weight_decay=0.1), dict(maximize=True),
+        dict(lr=2.0, rho=0.95, eps=1e-5, weight_decay=0.05, maximize=True),
+    )
 
     def _validate(self) -> None:
         super()._validate()
@@ -374,104 +540,67 @@ class Adadelta(Optimizer):
         acc_delta = rho * state.acc_delta + (1 - rho) * delta * delta
         return p - lr * delta, AdadeltaState(step=state.step + 1, square_avg=square_avg, acc_delta=acc_delta)
 
+    def effective_lr(self, state: AdadeltaState, lr=None) -> np.ndarray:
+        """lr * sqrt(acc_delta + eps) / sqrt(square_avg + eps)."""
+        lr = self.lr if lr is None else float(lr)
+        return lr * np.sqrt(state.acc_delta + self.eps) / np.sqrt(state.square_avg + self.eps)
+
 
 # --------------------------------------------------------------------------- Adam family
 class AdamState(NamedTuple):
-    step: int
-    exp_avg: np.ndarray                   # m
-    exp_avg_sq: np.ndarray                # v
+    step: int                          # t
+    exp_avg: np.ndarray                # m
+    exp_avg_sq: np.ndarray             # v
     max_exp_avg_sq: np.ndarray | None  # max of v so far; present only when amsgrad
-
-
-def _adam_moments(beta1: float, beta2: float, m, v, g):
-    # Both moments, the docstring's formulas (shared with NAdam).  Adam._step_blocked does
-    # the same operations in place, block by block, for large arrays.
-    m = _ema(m, g, beta1)  # = beta1 * m + (1 - beta1) * g, as torch evaluates it
-    v = beta2 * v + (1 - beta2) * (g * g)
-    return m, v
-
-
-def _adam_update(p, m, v_max, step_size: float, bc2_sqrt: float, eps: float):
-    return p - step_size * (m / (np.sqrt(v_max) / bc2_sqrt + eps))
-
-
-def _blocks(n: int, size: int = 1 << 16):
-    """Slices that cover range(n) in cache-sized blocks."""
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
-
-
-_POOL = None
-_THREADS = None
-
-
-def _pool():
-    # NumPy releases the GIL inside ufuncs, so threads over blocks use every core,
-    # and each block's data stays in cache between its operations instead of streaming through memory.
-    global _POOL, _THREADS
-    if _POOL is None:
-        import concurrent.futures
-        import os
-        _THREADS = min(8, os.cpu_count() or 1)
-        _POOL = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, _THREADS - 1))
-    return _POOL
-
-
-def _run_each(work, blocks) -> None:
-    for s in blocks:
-        work(s)
-
-
-def _map_blocks(work, n: int) -> None:
-    """Call work(s) for every block s of range(n), one share of the blocks per thread.
-
-    The calling thread takes a share too instead of waiting idle, and each pool thread gets
-    one task (not one per block), so a step wakes as few threads as possible."""
-    pool, blocks = _pool(), _blocks(n)
-    futures = [pool.submit(_run_each, work, blocks[i::_THREADS]) for i in range(1, _THREADS)]
-    _run_each(work, blocks[0::_THREADS])
-    for f in futures:
-        f.result()
-
-
-def _ema_into(out, avg, x, beta: float):
-    """out = _ema(avg, x, beta), the same operations in the same order, with no temporary array."""
-    w = 1 - beta
-    np.subtract(x, avg, out=out)
-    if w < 0.5:
-        out *= w
-        out += avg                     # avg + w * (x - avg)
-    else:
-        out *= 1 - w
-        np.subtract(x, out, out=out)   # x - (x - avg) * (1 - w)
-    return out
-
-
-_BLOCKED_MIN = 1 << 18  # below this size the plain whole-array expressions are faster
 
 
 @dataclasses.dataclass(frozen=True)
 class Adam(Optimizer):
-    r"""Adam (Kingma & Ba, 2015); with ``amsgrad=True`` it is AMSGrad (Reddi et al., 2018).
+    r"""Adam; with ``amsgrad=True`` it is AMSGrad, with ``decoupled_weight_decay=True`` AdamW.
 
-    Update rule, in this code's symbols::
+    Update rule, in this code's symbols (lesson 12's, with beta1, beta2 = betas)::
 
-        t      = t + 1
-        g      = -grad if maximize else grad
-        if weight_decay != 0:
-            if decoupled_weight_decay: p = p * (1 - lr * weight_decay)   # AdamW
-            else:                      g = g + weight_decay * p          # L2 penalty
-        m      = beta1 * m + (1 - beta1) * g            # evaluated as torch's lerp (_ema)
-        v      = beta2 * v + (1 - beta2) * g * g
-        v_max  = max(v_max, v)  if amsgrad else v       # max of the *raw* v, not of v_hat
-        m_hat  = m / (1 - beta1**t)
-        p      = p - lr * m_hat / (sqrt(v_max) / sqrt(1 - beta2**t) + eps)
+        t     = t + 1
+        g     = -grad if maximize else grad
+        if decoupled_weight_decay:  p = p * (1 - lr * weight_decay)   # AdamW (lesson 14)
+        else:                       g = g + weight_decay * p          # L2 penalty
+        m     = beta1 * m + (1 - beta1) * g        # evaluated as torch's lerp (_ema)
+        v     = beta2 * v + (1 - beta2) * g**2
+        v_max = max(v_max, v)  if amsgrad else v   # max of the *raw* v (lesson 13)
+        m_hat = m / (1 - beta1**t)
+        v_hat = v_max / (1 - beta2**t)
+        p     = p - lr * m_hat / (sqrt(v_hat) + eps)
 
     Where torch differs from the papers: eps is added *after* bias-correcting the square
-    root (Kingma & Ba add it to sqrt(v_hat), which is the same; TensorFlow's "eps-hat" adds
-    it before the correction).  AMSGrad keeps the running max of the uncorrected v, as
-    Reddi et al.'s Algorithm 2 does, but then bias-corrects that max, which the paper
-    (having no bias correction) does not; implementations that take the max of the
-    corrected v_hat instead (e.g. Optax's default) give a different, smaller v_max early on.
+    root, as here (TensorFlow's "eps-hat" adds it before the correction).  torch computes
+    sqrt(v) / sqrt(1 - beta2**t) where this code takes sqrt(v_hat): the same number up to
+    rounding.  AMSGrad keeps the running max of the uncorrected v, as Reddi et al.'s
+    Algorithm 2 does, but then bias-corrects that max, which the paper (having no bias
+    correction) does not; implementations that take the max of the corrected v_hat
+    instead (e.g. Optax's default) give a different, smaller v_max early on.
+
+    Args (torch's names and defaults):
+        lr: the step size; roughly the largest distance a coordinate moves per step (1e-3).
+        betas: (beta1, beta2), the decays of m and v (0.9, 0.999).
+        eps: added to sqrt(v_hat) (1e-8).
+        weight_decay: the L2 coefficient, or with decoupled_weight_decay the decay rate.
+        amsgrad: divide by the running max of v instead of v.
+        maximize: ascend instead of descend.
+        decoupled_weight_decay: decay the weights directly (AdamW) instead of adding an L2 term.
+
+    Example:
+        >>> import numpy as np
+        >>> opt = Adam(lr=0.1)
+        >>> p = np.array([1.0, 1.0]); state = opt.init(p)
+        >>> p, state = opt.step(p, np.array([100.0, 0.001]), state)
+        >>> p.round(4).tolist()      # m_hat / sqrt(v_hat) = sign(g) at t = 1: a step of lr
+        [0.9, 0.9]
+
+    References:
+        torch.optim.Adam: https://pytorch.org/docs/stable/generated/torch.optim.Adam.html
+        Kingma & Ba, 2015, Adam: A Method for Stochastic Optimization: https://arxiv.org/abs/1412.6980
+        Reddi, Kale & Kumar, 2018, On the Convergence of Adam and Beyond:
+        https://openreview.net/forum?id=ryQu7f-RZ
     """
 
     lr: float = 1e-3
@@ -482,10 +611,17 @@ class Adam(Optimizer):
     maximize: bool = False
     decoupled_weight_decay: bool = False
 
+    example_lr = 0.05
+    variants = (
+        dict(lr=0.02), dict(lr=0.02, amsgrad=True), dict(lr=0.02, weight_decay=0.1),
+        dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True), dict(lr=0.02, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True,
+             decoupled_weight_decay=True, maximize=True),
+    )
+
     def _validate(self) -> None:
         super()._validate()
-        _check_beta(0, self.betas[0])
-        _check_beta(1, self.betas[1])
+        _check_betas(self.betas)
 
     def init(self, params) -> AdamState:
         p = self._params(params)
@@ -501,60 +637,27 @@ class Adam(Optimizer):
         lr = self._lr(lr)
         beta1, beta2 = self.betas
         t = state.step + 1
-        step_size = lr / (1 - beta1**t)
-        bc2_sqrt = (1 - beta2**t) ** 0.5
-        if p.size < _BLOCKED_MIN:
-            p, g = self._decay_and_grad(p, g, lr)
-            m, v = _adam_moments(beta1, beta2, state.exp_avg, state.exp_avg_sq, g)
-            v_max = np.maximum(state.max_exp_avg_sq, v) if self.amsgrad else v
-            p = _adam_update(p, m, v_max, step_size, bc2_sqrt, self.eps)
-        else:
-            p, m, v, v_max = self._step_blocked(p, g, state, lr, beta1, beta2, step_size, bc2_sqrt)
+        if self.decoupled_weight_decay and self.weight_decay != 0:
+            p = p * (1 - lr * self.weight_decay)
+        g = self._grad(p, g, l2=not self.decoupled_weight_decay)
+        m = _ema(state.exp_avg, g, beta1)  # = beta1 * m + (1 - beta1) * g
+        v = beta2 * state.exp_avg_sq + (1 - beta2) * g**2
+        v_max = np.maximum(state.max_exp_avg_sq, v) if self.amsgrad else v
+        m_hat = m / (1 - beta1**t)
+        v_hat = v_max / (1 - beta2**t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + self.eps)
         return p, AdamState(step=t, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=v_max if self.amsgrad else None)
 
-    def _decay_and_grad(self, p, g, lr):
-        """p decayed by AdamW's decoupled weight decay, and the gradient the moments see."""
-        if self.weight_decay != 0 and self.decoupled_weight_decay:
-            p = p * (1 - lr * self.weight_decay)
-        return p, self._grad(p, g)
-
-    def _step_blocked(self, p, g, state, lr, beta1, beta2, step_size, bc2_sqrt):
-        """The small-array path's formulas, block by block in threads, written into the outputs.
-
-        Each block's operations are those of _adam_moments and _adam_update, in the same order
-        (so the results are bit-identical, see tests/test_optimizers.py), but done in place in
-        the output arrays: no temporary arrays, and the data of a block stays in cache."""
-        shape = p.shape
-        flat = [a.reshape(-1) for a in (p, g, state.exp_avg, state.exp_avg_sq)]
-        p_out, m_out, v_out = (np.empty(p.size, p.dtype) for _ in range(3))
-        vmax_in = state.max_exp_avg_sq.reshape(-1) if self.amsgrad else None
-        vmax_out = np.empty(p.size, p.dtype) if self.amsgrad else None
-
-        def work(s):
-            p_b, g_b, m_b, v_b = (a[s] for a in flat)
-            p_b, g_b = self._decay_and_grad(p_b, g_b, lr)  # (block-sized copies, if any)
-            m, v, d = m_out[s], v_out[s], p_out[s]         # d: scratch, then the new p
-            _ema_into(m, m_b, g_b, beta1)                   # m = beta1 * m + (1 - beta1) * g
-            np.multiply(g_b, g_b, out=v)                    # v = beta2 * v + (1 - beta2) * g * g
-            v *= 1 - beta2
-            np.multiply(v_b, beta2, out=d)
-            v += d
-            v_max = np.maximum(vmax_in[s], v, out=vmax_out[s]) if self.amsgrad else v
-            np.sqrt(v_max, out=d)                           # p = p - step_size * m / (sqrt(v_max) / bc2_sqrt + eps)
-            d /= bc2_sqrt
-            d += self.eps
-            np.divide(m, d, out=d)
-            d *= step_size
-            np.subtract(p_b, d, out=d)
-
-        _map_blocks(work, p.size)
-        v_max = vmax_out.reshape(shape) if self.amsgrad else None
-        return p_out.reshape(shape), m_out.reshape(shape), v_out.reshape(shape), v_max
+    def effective_lr(self, state: AdamState, lr=None) -> np.ndarray:
+        """lr / (sqrt(v_hat) + eps) of the next update (AMSGrad: v_hat of max v)."""
+        lr = self.lr if lr is None else float(lr)
+        v = state.max_exp_avg_sq if state.max_exp_avg_sq is not None else state.exp_avg_sq
+        return lr / (np.sqrt(v / (1 - self.betas[1] ** max(state.step, 1))) + self.eps)
 
 
 @dataclasses.dataclass(frozen=True)
 class AdamW(Adam):
-    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay, always.
+    r"""AdamW: Adam with decoupled weight decay, always.
 
     The update is Adam's with ``decoupled_weight_decay=True``::
 
@@ -563,7 +666,22 @@ class AdamW(Adam):
 
     so the decay is not rescaled by 1 / sqrt(v_hat) as an L2 term in g would be.
     Default weight_decay is 1e-2 (Adam's is 0). torch's AdamW has no
-    ``decoupled_weight_decay`` argument, so it is not a field here either.
+    ``decoupled_weight_decay`` argument, so it is not an init field here either.
+
+    Args: Adam's, without decoupled_weight_decay; weight_decay is the decay rate (1e-2).
+
+    Example:
+        >>> import numpy as np
+        >>> opt = AdamW(lr=0.1, weight_decay=0.5)
+        >>> p = np.array([2.0]); state = opt.init(p)
+        >>> p, state = opt.step(p, np.array([0.0]), state)   # no gradient: only the decay acts
+        >>> p.tolist()                                        # 2 * (1 - 0.1 * 0.5)
+        [1.9]
+
+    References:
+        torch.optim.AdamW: https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html
+        Loshchilov & Hutter, 2019, Decoupled Weight Decay Regularization:
+        https://arxiv.org/abs/1711.05101
     """
 
     lr: float = 1e-3
@@ -574,10 +692,10 @@ class AdamW(Adam):
     maximize: bool = False
     decoupled_weight_decay: bool = dataclasses.field(default=True, init=False, repr=False)
 
-    def hyperparameters(self) -> dict:
-        kw = super().hyperparameters()
-        del kw["decoupled_weight_decay"]
-        return kw
+    variants = (
+        dict(lr=0.02), dict(lr=0.02, amsgrad=True), dict(lr=0.02, weight_decay=0.2), dict(lr=0.02, maximize=True),
+        dict(lr=0.02, betas=(0.85, 0.995), eps=1e-6, weight_decay=0.1, amsgrad=True, maximize=True),
+    )
 
 
 # --------------------------------------------------------------------------- NAdam
@@ -590,20 +708,19 @@ class NAdamState(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class NAdam(Optimizer):
-    r"""NAdam (Dozat, 2016): Adam with Nesterov momentum, with torch's mu schedule.
+    r"""NAdam: Adam with Nesterov momentum, with torch's mu schedule.
 
     Update rule (``psi`` = momentum_decay)::
 
         t          = t + 1
         g          = -grad if maximize else grad
-        if weight_decay != 0:
-            if decoupled_weight_decay: p = p * (1 - lr * weight_decay)
-            else:                      g = g + weight_decay * p
+        if decoupled_weight_decay:  p = p * (1 - lr * weight_decay)
+        else:                       g = g + weight_decay * p
         mu         = beta1 * (1 - 0.5 * 0.96 ** (t * psi))         # momentum warm-up schedule
         mu_next    = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
         mu_product = mu_product * mu                              # prod of mu_1 .. mu_t
         m          = beta1 * m + (1 - beta1) * g                  # evaluated as torch's lerp (_ema)
-        v          = beta2 * v + (1 - beta2) * g * g
+        v          = beta2 * v + (1 - beta2) * g**2
         denom      = sqrt(v / (1 - beta2**t)) + eps
         p          = p - lr * (1 - mu) / (1 - mu_product) * g / denom
         p          = p - lr * mu_next / (1 - mu_product * mu_next) * m / denom
@@ -613,6 +730,30 @@ class NAdam(Optimizer):
     torch keeps ``mu_product`` as a float32 number even for float64 parameters (we round it
     the same way; keeping it in float64 moves the parameters by 1e-10 to 4e-10 relative,
     depending on the problem: lesson 15 measures 1.1e-10).
+
+    Args (torch's names and defaults):
+        lr: the step size (default 2e-3).
+        betas: (beta1, beta2): beta1 scales the mu schedule, beta2 is v's decay.
+        eps: added to sqrt(v / (1 - beta2**t)).
+        weight_decay: the L2 coefficient, or with decoupled_weight_decay the decay rate.
+        momentum_decay: psi, how fast mu warms up to beta1 (4e-3).
+        decoupled_weight_decay: decay the weights directly (as AdamW) instead of an L2 term.
+        maximize: ascend instead of descend.
+
+    Example:
+        >>> import numpy as np
+        >>> opt = NAdam(lr=0.1)
+        >>> p = np.zeros(1); state = opt.init(p)
+        >>> p, state = opt.step(p, np.array([1.0]), state)
+        >>> round(state.mu_product, 6)     # mu_1 = 0.9 * (1 - 0.5 * 0.96**0.004)
+        0.450073
+        >>> p.round(4).tolist()            # more than lr: the g term plus the look-ahead m term
+        [-0.1056]
+
+    References:
+        torch.optim.NAdam: https://pytorch.org/docs/stable/generated/torch.optim.NAdam.html
+        Dozat, 2016, Incorporating Nesterov Momentum into Adam:
+        https://openreview.net/forum?id=OM0jvwB8jIp57ZJjtNEZ
     """
 
     lr: float = 2e-3
@@ -623,10 +764,17 @@ class NAdam(Optimizer):
     decoupled_weight_decay: bool = False
     maximize: bool = False
 
+    example_lr = 0.05
+    variants = (
+        dict(lr=0.02), dict(lr=0.02, momentum_decay=0.02), dict(lr=0.02, weight_decay=0.1),
+        dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True), dict(lr=0.02, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, momentum_decay=0.01, weight_decay=0.05, decoupled_weight_decay=True,
+             maximize=True),
+    )
+
     def _validate(self) -> None:
         super()._validate()
-        _check_beta(0, self.betas[0])
-        _check_beta(1, self.betas[1])
+        _check_betas(self.betas)
         _check_nonneg("momentum_decay", self.momentum_decay)
 
     def init(self, params) -> NAdamState:
@@ -639,17 +787,23 @@ class NAdam(Optimizer):
         beta1, beta2 = self.betas
         psi = self.momentum_decay
         t = state.step + 1
-        if self.weight_decay != 0 and self.decoupled_weight_decay:
+        if self.decoupled_weight_decay and self.weight_decay != 0:
             p = p * (1 - lr * self.weight_decay)
-        g = self._grad(p, g)
+        g = self._grad(p, g, l2=not self.decoupled_weight_decay)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * psi))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
         mu_product = float(np.float32(state.mu_product) * np.float32(mu))
-        m, v = _adam_moments(beta1, beta2, state.exp_avg, state.exp_avg_sq, g)
+        m = _ema(state.exp_avg, g, beta1)  # = beta1 * m + (1 - beta1) * g
+        v = beta2 * state.exp_avg_sq + (1 - beta2) * g**2
         denom = np.sqrt(v / (1 - beta2**t)) + self.eps
         p = p - (lr * (1.0 - mu) / (1.0 - mu_product)) * (g / denom)
         p = p - (lr * mu_next / (1.0 - mu_product * mu_next)) * (m / denom)
         return p, NAdamState(step=t, mu_product=mu_product, exp_avg=m, exp_avg_sq=v)
+
+    def effective_lr(self, state: NAdamState, lr=None) -> np.ndarray:
+        """lr / (sqrt(v / (1 - beta2**t)) + eps), Adam's: the scale both NAdam terms share."""
+        lr = self.lr if lr is None else float(lr)
+        return lr / (np.sqrt(state.exp_avg_sq / (1 - self.betas[1] ** max(state.step, 1))) + self.eps)
 
 
 OPTIMIZERS = (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam)

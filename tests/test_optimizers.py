@@ -3,7 +3,7 @@
 Nothing is hard-coded: every expected number comes from running the torch twin
 ``getattr(torch.optim, type(opt).__name__)([p], **opt.hyperparameters())`` in the same test.
 
-Tolerances (see /work/shared/notes/torch-conventions.md):
+Tolerances (see docs/torch-conventions.md):
   float64: rtol 1e-12 plus atol 1e-13 * max|field|;   float32: rtol 1e-5 plus atol 1e-6 * max|field|.
 
 Run with ``-s`` to see the largest errors measured per optimizer and dtype.
@@ -21,8 +21,9 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lrcourse import fast
 from lrcourse import optimizers as O
-from lrcourse.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
+from lrcourse.optimizers import SGD, Adam, AdamW, NAdam, RMSprop
 
 # hypothesis examples per test; LRCOURSE_HYPOTHESIS_EXAMPLES=1000 for a thorough run
 N_EXAMPLES = int(os.environ.get("LRCOURSE_HYPOTHESIS_EXAMPLES", 25))
@@ -32,58 +33,10 @@ TORCH_DTYPE = {np.dtype(np.float64): torch.float64, np.dtype(np.float32): torch.
 # (rtol, atol as a fraction of the field's largest magnitude)
 TOL = {np.dtype(np.float64): (1e-12, 1e-13), np.dtype(np.float32): (1e-5, 1e-6)}
 
-# Every option torch offers, one at a time and in combination.  The learning rates are chosen so
-# that the whole-trajectory test (b) runs on a contractive problem (no chaos to amplify 1-ulp noise).
-CONFIGS = [
-    (SGD, dict(lr=0.05)),
-    (SGD, dict(lr=0.05, momentum=0.9)),
-    (SGD, dict(lr=0.05, momentum=0.9, dampening=0.3)),
-    (SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
-    (SGD, dict(lr=0.05, weight_decay=0.1)),
-    (SGD, dict(lr=0.05, maximize=True)),
-    (SGD, dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=0.05, maximize=True)),
-    (Adagrad, dict(lr=0.2)),
-    (Adagrad, dict(lr=0.2, lr_decay=0.01)),
-    (Adagrad, dict(lr=0.2, initial_accumulator_value=0.5)),
-    (Adagrad, dict(lr=0.2, weight_decay=0.05)),
-    (Adagrad, dict(lr=0.2, eps=1e-3)),
-    (Adagrad, dict(lr=0.2, maximize=True)),
-    (Adagrad, dict(lr=0.2, lr_decay=0.02, initial_accumulator_value=0.1, weight_decay=0.1, eps=1e-4,
-                   maximize=True)),
-    (RMSprop, dict(lr=0.01)),
-    (RMSprop, dict(lr=0.01, alpha=0.9)),
-    (RMSprop, dict(lr=0.01, centered=True)),
-    (RMSprop, dict(lr=0.005, momentum=0.9)),
-    (RMSprop, dict(lr=0.01, weight_decay=0.1)),
-    (RMSprop, dict(lr=0.01, maximize=True)),
-    (RMSprop, dict(lr=0.02, alpha=0.95, centered=True, momentum=0.5, weight_decay=0.05, eps=1e-6,
-                   maximize=True)),
-    (Adadelta, dict()),
-    (Adadelta, dict(rho=0.5)),
-    (Adadelta, dict(lr=0.5)),
-    (Adadelta, dict(weight_decay=0.1)),
-    (Adadelta, dict(maximize=True)),
-    (Adadelta, dict(lr=2.0, rho=0.95, eps=1e-5, weight_decay=0.05, maximize=True)),
-    (Adam, dict(lr=0.02)),
-    (Adam, dict(lr=0.02, amsgrad=True)),
-    (Adam, dict(lr=0.02, weight_decay=0.1)),
-    (Adam, dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True)),
-    (Adam, dict(lr=0.02, maximize=True)),
-    (Adam, dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True,
-                decoupled_weight_decay=True, maximize=True)),
-    (AdamW, dict(lr=0.02)),
-    (AdamW, dict(lr=0.02, amsgrad=True)),
-    (AdamW, dict(lr=0.02, weight_decay=0.2)),
-    (AdamW, dict(lr=0.02, maximize=True)),
-    (AdamW, dict(lr=0.02, betas=(0.85, 0.995), weight_decay=0.1, amsgrad=True, maximize=True)),
-    (NAdam, dict(lr=0.02)),
-    (NAdam, dict(lr=0.02, momentum_decay=0.02)),
-    (NAdam, dict(lr=0.02, weight_decay=0.1)),
-    (NAdam, dict(lr=0.02, weight_decay=0.1, decoupled_weight_decay=True)),
-    (NAdam, dict(lr=0.02, maximize=True)),
-    (NAdam, dict(lr=0.02, betas=(0.8, 0.99), momentum_decay=0.01, weight_decay=0.05,
-                 decoupled_weight_decay=True, maximize=True)),
-]
+# Every option torch offers, one at a time and in combination: each class's `variants` (the same
+# sets `python -m lrcourse verify` checks).  Their learning rates are chosen so that the
+# whole-trajectory test (b) runs on a contractive problem (no chaos to amplify 1-ulp noise).
+CONFIGS = [(cls, kw) for cls in O.OPTIMIZERS for kw in cls.variants]
 
 
 def _config_id(cfg):
@@ -281,31 +234,29 @@ def _maybe_zero(strategy):
     return st.one_of(st.just(0.0), strategy)
 
 
-HYPER = {
-    SGD: st.fixed_dictionaries(dict(
-        lr=_unit(0, 1), momentum=_maybe_zero(_unit(0, 0.999)), dampening=_maybe_zero(_unit(0, 1)),
-        weight_decay=_maybe_zero(_unit(0, 1)), nesterov=st.booleans(), maximize=st.booleans())),
-    Adagrad: st.fixed_dictionaries(dict(
-        lr=_unit(0, 1), lr_decay=_maybe_zero(_unit(0, 1)), weight_decay=_maybe_zero(_unit(0, 1)),
-        initial_accumulator_value=_maybe_zero(_unit(0, 2)), eps=_unit(0, 1e-2), maximize=st.booleans())),
-    RMSprop: st.fixed_dictionaries(dict(
-        lr=_unit(0, 1), alpha=_unit(0, 1), eps=_unit(0, 1e-2), weight_decay=_maybe_zero(_unit(0, 1)),
-        momentum=_maybe_zero(_unit(0, 0.999)), centered=st.booleans(), maximize=st.booleans())),
-    Adadelta: st.fixed_dictionaries(dict(
-        lr=_unit(0, 2), rho=_unit(0, 1), eps=_unit(0, 1e-2), weight_decay=_maybe_zero(_unit(0, 1)),
-        maximize=st.booleans())),
-    Adam: st.fixed_dictionaries(dict(
-        lr=_unit(0, 1), betas=st.tuples(_unit(0, 0.9999), _unit(0, 0.99999)), eps=_unit(0, 1e-2),
-        weight_decay=_maybe_zero(_unit(0, 1)), amsgrad=st.booleans(), maximize=st.booleans(),
-        decoupled_weight_decay=st.booleans())),
-    AdamW: st.fixed_dictionaries(dict(
-        lr=_unit(0, 1), betas=st.tuples(_unit(0, 0.9999), _unit(0, 0.99999)), eps=_unit(0, 1e-2),
-        weight_decay=_maybe_zero(_unit(0, 1)), amsgrad=st.booleans(), maximize=st.booleans())),
-    NAdam: st.fixed_dictionaries(dict(
-        lr=_unit(0, 1), betas=st.tuples(_unit(0, 0.9999), _unit(0, 0.99999)), eps=_unit(0, 1e-2),
-        weight_decay=_maybe_zero(_unit(0, 1)), momentum_decay=_maybe_zero(_unit(0, 0.1)),
-        decoupled_weight_decay=st.booleans(), maximize=st.booleans())),
+# Random hyperparameters by torch's field names, so an optimizer that uses them needs no entry here.
+FIELD_STRATEGIES = {
+    "momentum": _maybe_zero(_unit(0, 0.999)), "dampening": _maybe_zero(_unit(0, 1)),
+    "weight_decay": _maybe_zero(_unit(0, 1)), "lr_decay": _maybe_zero(_unit(0, 1)),
+    "initial_accumulator_value": _maybe_zero(_unit(0, 2)), "eps": _unit(0, 1e-2), "alpha": _unit(0, 1),
+    "rho": _unit(0, 1), "momentum_decay": _maybe_zero(_unit(0, 0.1)),
+    "betas": st.tuples(_unit(0, 0.9999), _unit(0, 0.99999)),
 }
+
+
+def hyper_strategy(cls):
+    """Every init field of cls: booleans for flags, lr up to twice its default (at least 1)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if f.type in ("bool", bool):
+            out[f.name] = st.booleans()
+        elif f.name == "lr":
+            out[f.name] = _unit(0, max(1.0, 2 * f.default))
+        else:
+            out[f.name] = FIELD_STRATEGIES[f.name]  # a KeyError names a field this table must learn
+    return st.fixed_dictionaries(out)
 
 
 def _nadam_mu_product(opt, step):
@@ -339,7 +290,7 @@ def random_torch_state(opt, p, rng, step, sgd_buffer):
             st_["grad_avg"] = tt(ga)
     elif name == "Adadelta":
         st_["square_avg"], st_["acc_delta"] = tt(pos()), tt(pos() * 1e-2)
-    else:  # Adam family
+    elif name in ("Adam", "AdamW", "NAdam"):
         if name == "NAdam":
             st_["mu_product"] = _nadam_mu_product(opt, step)
         st_["exp_avg"] = tt(rng.standard_normal(p.shape) * 0.1)
@@ -347,12 +298,17 @@ def random_torch_state(opt, p, rng, step, sgd_buffer):
         st_["exp_avg_sq"] = tt(v)
         if getattr(opt, "amsgrad", False):
             st_["max_exp_avg_sq"] = tt(v + rng.choice([0.0, 1.0], p.shape) * pos() * 1e-2)
+    else:  # any other optimizer: torch's own state after min(step, 30) random steps
+        tp, topt = torch_twin(opt, p)
+        for _ in range(min(step, 30)):
+            torch_step(topt, tp, rng.standard_normal(p.shape).astype(p.dtype), opt.lr)
+        return snapshot(topt, tp)
     return st_
 
 
 def _hyper_test(cls):
     @settings(max_examples=N_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(kw=HYPER[cls], dtype=st.sampled_from(DTYPES), step=st.integers(0, 300), seed=st.integers(0, 2**32 - 1),
+    @given(kw=hyper_strategy(cls), dtype=st.sampled_from(DTYPES), step=st.integers(0, 300), seed=st.integers(0, 2**32 - 1),
            lr_override=st.one_of(st.none(), _unit(0, 1)), sgd_buffer=st.booleans())
     def test(kw, dtype, step, seed, lr_override, sgd_buffer):
         if cls is SGD and kw["nesterov"]:
@@ -458,63 +414,64 @@ def test_any_shape(cfg, shape, rng):
         assert_state_matches(state, topt.state[tp], dtype, f"{shape}")
 
 
+FAST_CASES = [
+    Adam(lr=0.01), Adam(lr=0.01, amsgrad=True), Adam(lr=0.01, weight_decay=0.05),
+    Adam(lr=0.01, amsgrad=True, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
+    Adam(lr=0.01, betas=(0.3, 0.9), amsgrad=True), AdamW(lr=0.01, weight_decay=0.1),
+]
+FAST_IDS = ["plain", "amsgrad", "l2", "amsgrad-decoupled-maximize", "beta1=0.3", "AdamW"]
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("kw", [
-    dict(lr=0.01),
-    dict(lr=0.01, amsgrad=True),
-    dict(lr=0.01, amsgrad=True, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
-    dict(lr=0.01, weight_decay=0.1),
-], ids=["plain", "amsgrad", "amsgrad-decoupled-maximize", "l2"])
-def test_adam_blocked_path(kw, dtype, rng):
-    """Arrays of >= _BLOCKED_MIN entries take the threaded, cache-blocked path: same values as torch
-    (one step from torch's state, 3 times, the LR changed at the second)."""
-    shape = (3, 100_003)  # not a multiple of the block size: the last block is partial
-    assert np.prod(shape) >= O._BLOCKED_MIN
-    opt = Adam(**kw)
+@pytest.mark.parametrize("opt", FAST_CASES, ids=FAST_IDS)
+def test_fast_adam_matches_torch(opt, dtype, rng):
+    """lrcourse.fast.adam_step on 300 009 entries (several blocks, the last one partial): the same
+    values as torch, one step from torch's state, 3 times, the LR changed at the second."""
+    shape = (3, 100_003)
+    assert np.prod(shape) > 2 * fast.BLOCK and np.prod(shape) % fast.BLOCK
     p = rng.standard_normal(shape).astype(dtype)
     tp, topt = torch_twin(opt, p)
-    key = ("Adam", np.dtype(dtype).name, "blocked")
+    key = (type(opt).__name__, np.dtype(dtype).name, "fast")
     for t in range(3):
         p = tp.detach().numpy().copy()
         g = rng.standard_normal(shape).astype(dtype)
         state = to_ours(opt, p, snapshot(topt, tp))
         torch_step(topt, tp, g, opt.lr * (1.0 if t != 1 else 0.5))
-        lr = None if t != 1 else opt.lr * 0.5
-        p_new, s_new = opt.step(p, g, state, lr=lr)
+        p_new, s_new = fast.adam_step(opt, p, g, state, lr=None if t != 1 else opt.lr * 0.5)
         assert_close(p_new, tp.detach().numpy(), dtype, f"step {t} params", key)
         assert_state_matches(s_new, topt.state[tp], dtype, f"step {t}", key)
 
 
+@pytest.mark.parametrize("shape", [(600, 500), (7,), (), (fast.BLOCK,)], ids=["blocks", "small", "0d", "one-block"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("kw", [
-    dict(weight_decay=0.05),
-    dict(amsgrad=True, maximize=True),
-    dict(betas=(0.3, 0.9), amsgrad=True),
-    dict(weight_decay=0.1, decoupled_weight_decay=True),
-], ids=["l2", "amsgrad-maximize", "beta1=0.3", "decoupled"])
-def test_adam_blocked_equals_unblocked(kw, dtype, rng, monkeypatch):
-    """The blocked path is the whole-array path cut into pieces: bit-identical outputs, NaN and
-    inf included (both branches of the lerp form: beta1 = 0.3 takes the other one)."""
-    opt = Adam(lr=0.01, **kw)
-    p = rng.standard_normal((600, 500)).astype(dtype)
-    grads = [np.sin(p + k).astype(dtype) for k in range(3)]
-    grads[1][0, :3] = [np.nan, np.inf, -np.inf]
+@pytest.mark.parametrize("opt", FAST_CASES, ids=FAST_IDS)
+def test_fast_adam_equals_reference_bit_for_bit(opt, dtype, shape, rng):
+    """fast.adam_step is Adam.step cut into blocks: bit-identical params and state over 4 steps,
+    NaN and inf included (both branches of the lerp form: beta1 = 0.3 takes the other one),
+    and neither path modifies its inputs."""
+    p = np.asarray(rng.standard_normal(shape)).astype(dtype)
+    grads = [np.sin(p + k).astype(dtype) for k in range(4)]
+    if p.size >= 3:
+        grads[1].reshape(-1)[:3] = [np.nan, np.inf, -np.inf]
     copies = [p.copy()] + [g.copy() for g in grads]
-    outs = []
-    for blocked_min in (O._BLOCKED_MIN, 1 << 62):
-        monkeypatch.setattr(O, "_BLOCKED_MIN", blocked_min)
-        q, s = p, opt.init(p)
-        with np.errstate(all="ignore"):
-            for g in grads:
-                q, s = opt.step(q, g, s)
-        outs.append((q, s))
-    (qa, sa), (qb, sb) = outs
-    np.testing.assert_array_equal(qa, qb)
-    for a, b in zip(sa, sb):
-        np.testing.assert_array_equal(a, b)
-    assert np.isnan(qa).any() and np.isfinite(qa).any()
+    qa, sa = qb, sb = p, opt.init(p)
+    with np.errstate(all="ignore"):
+        for k, g in enumerate(grads):
+            lr = None if k != 2 else 0.003
+            qa, sa = opt.step(qa, g, sa, lr=lr)
+            qb, sb = fast.adam_step(opt, qb, g, sb, lr=lr)
+            np.testing.assert_array_equal(qa, qb)
+            for a, b in zip(sa, sb):
+                np.testing.assert_array_equal(a, b)
+    if p.size >= 3:
+        assert np.isnan(qa).any() and np.isfinite(qa).any()
     for a, c in zip([p] + grads, copies):
         np.testing.assert_array_equal(a, c, err_msg="an input was modified")
+
+
+def test_fast_adam_refuses_other_optimizers():
+    with pytest.raises(TypeError, match="Adam or AdamW"):
+        fast.adam_step(NAdam(), np.zeros(2), np.zeros(2), NAdam().init(np.zeros(2)))
 
 
 # --------------------------------------------------------------------------- (e) NaN and inf
@@ -594,8 +551,17 @@ def test_adamw_is_decoupled_adam():
         AdamW(decoupled_weight_decay=False)
 
 
-def test_all_optimizers_covered():
-    assert {c for c, _ in CONFIGS} == set(O.OPTIMIZERS)
+@pytest.mark.parametrize("cls", O.OPTIMIZERS, ids=lambda c: c.__name__)
+def test_every_option_is_varied(cls):
+    """Each class's variants switch on every flag and move every number off its default
+    (so the parity tests above exercise every torch option), and example() builds."""
+    assert cls.variants, f"{cls.__name__}.variants is empty"
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        if f.init and f.name != "lr":
+            assert any(cls(**kw).hyperparameters()[f.name] != getattr(defaults, f.name) for kw in cls.variants), \
+                f"no variant of {cls.__name__} changes {f.name}"
+    assert isinstance(cls.example(), cls)
 
 
 # --------------------------------------------------------------------------- report
