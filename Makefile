@@ -40,3 +40,13 @@ verify: env
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# The course website: build/book/index.html (opens from disk or any static host), from the committed
+# notebooks as they are, never executed. `make book SOLUTIONS=1` adds the solution notebooks.
+.PHONY: book
+book: $(VENV)/.book-installed
+	$(PY) tools/build_book.py --out build/book $(if $(filter 1,$(SOLUTIONS)),--solutions)
+
+$(VENV)/.book-installed: $(VENV)/.installed pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[book]"
+	touch $@

@@ -18,6 +18,7 @@ import html.parser
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -322,7 +323,7 @@ def test_site_in_a_browser(site, tmp_path):
                 context.set_default_timeout(30_000)
                 page = context.pages[0] if context.pages else context.new_page()
                 errors = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("pageerror", lambda e: errors.append(f"{page.url.rsplit('/', 1)[-1]}: {e}"))
                 for path in pages:
                     name = path.relative_to(site_dir).as_posix()
                     if name == "index.html":
@@ -347,6 +348,9 @@ def test_site_in_a_browser(site, tmp_path):
                             problems.append(f"{name}: {overflow} px wider than a {width} px window")
                         if shots and name in ("notebooks/00_index.html", "notebooks/12_adam.html",
                                               "exercises/12_adam.html"):
+                            if name == "notebooks/12_adam.html":  # a lesson: its math and its first figure
+                                page.evaluate("() => document.querySelector('.cell_output img')"
+                                              ".scrollIntoView({block: 'end'})")
                             _save_shot(page, shots, f"{path.stem.replace('00_index', 'landing')}-"
                                        f"{path.parent.name}-{width}px")
                 assert not problems, "\n".join(problems)
@@ -361,6 +365,9 @@ def test_site_in_a_browser(site, tmp_path):
                 page.wait_for_function("() => document.querySelectorAll('#search-results a').length > 0")
                 hits = page.eval_on_selector_all("#search-results a", "els => els.map(e => e.getAttribute('href'))")
                 assert any("13_amsgrad" in h for h in hits), hits
+                # from disk, the search page cannot fetch the pages it quotes under each hit (a browser's file://
+                # rule); the hits themselves come from the site's index. Served over HTTP, it quotes them too.
+                errors = [e for e in errors if not re.match(r"search\.html\?q=AMSGrad: (TypeError: )?Failed to fetch", e)]
                 assert not errors, f"JavaScript errors: {errors[:5]}"
             finally:
                 context.close()
