@@ -110,6 +110,8 @@ def lab(tmp_path):
     (notify / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
                                                                          "checkForUpdates": False}))
     _tour_copy(root)
+    for folder in ("notebooks", "exercises", "solutions"):  # the layout `make lab` serves, as a copy
+        shutil.copytree(ROOT / folder, root / folder)
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(run_dir), JUPYTERLAB_SETTINGS_DIR=str(settings),
                JUPYTERLAB_WORKSPACES_DIR=str(workspaces), PYTHONUNBUFFERED="1")
@@ -238,3 +240,41 @@ def test_verification_panel_in_jupyterlab(lab):
         _kill(_pids_mentioning(str(profile)))  # anything of the browser still running
     elapsed = time.monotonic() - t0
     print(f"browser part: {elapsed:.1f} s")
+
+
+def test_index_links_open_lessons_exercises_and_sections(lab):
+    """From the index, as `make lab` serves it: a lesson, an exercise (../exercises/) and a link to a section
+    open as notebooks in JupyterLab (no 404).  tests/test_setup.py checks every link and anchor statically."""
+    chromium = _chromium()
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, tmp = lab
+    profile = tmp / "chromium-profile-index"
+    expect.set_options(timeout=60_000)
+    current = ("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+               " return w && w.context && w.context.path; }")
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(profile), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 900})
+            try:
+                context.set_default_timeout(60_000)
+                page = context.pages[0] if context.pages else context.new_page()
+                for link, opens in [("../exercises/01_fixed_learning_rate.ipynb", "exercises/01_fixed_learning_rate.ipynb"),
+                                    ("12_adam.ipynb", "notebooks/12_adam.ipynb"),
+                                    ("16_choosing_a_method.ipynb#8.-The-verdict", "notebooks/16_choosing_a_method.ipynb")]:
+                    page.goto(f"{url}/lab/tree/notebooks/00_index.ipynb?token={token}")
+                    page.wait_for_function(f"() => ({current})() === 'notebooks/00_index.ipynb'")
+                    # JupyterLab rewrites a relative link to /files/<path from the root>, and opens it on click
+                    target = "/files/" + opens + ("#" + link.split("#")[1] if "#" in link else "")
+                    anchor = page.locator(f'.jp-RenderedMarkdown a[href*="{target.split("#")[0]}"]').first
+                    anchor.scroll_into_view_if_needed()
+                    anchor.click()
+                    page.wait_for_function(f"(p) => ({current})() === p", arg=opens)
+                    page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached")
+                    assert page.locator(".jp-Dialog").count() == 0, f"{link}: JupyterLab showed an error dialog"
+            finally:
+                context.close()
+    finally:
+        _kill(_pids_mentioning(str(profile)))
