@@ -27,6 +27,7 @@ import ast
 import concurrent.futures as cf
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -269,12 +270,68 @@ def static_problems(source: str, q=None) -> list[str]:
     return problems
 
 
+# --------------------------------------------------------------------------- stand-in classes
+# The classes graded code derives from, generated from the library's own source: every field,
+# default, validation, ``init`` and public method (``is_better``, ``effective_lr``, ...) as the
+# learner has them in the notebook, with each algorithm method's body replaced by a raise.
+STANDIN_CLASSES = {"optimizers": ("SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam"),
+                   "schedules": ("ReduceLROnPlateau",)}
+ALGORITHM_METHODS = frozenset({"step", "__call__", "_lr_at", "lrs", "_grad"})   # _grad: weight decay
+STANDIN_IMPORTS = frozenset({"__future__", "dataclasses", "math", "typing", "collections", "numpy"})
+
+
+def _stub_body(cls: str, name: str) -> list:
+    message = (f"{cls}.{name}: the graded code must implement {name} itself "
+               "(the library's is not available when grading)")
+    return ast.parse(f"raise NotImplementedError({message!r})").body
+
+
+@functools.lru_cache(maxsize=1)
+def _standins() -> dict:
+    return {m: standin_source(m) for m in STANDIN_CLASSES}
+
+
+def standin_source(module_name: str) -> str:
+    """Source of the stand-in module for ``lrcourse.<module_name>``: see STANDIN_CLASSES."""
+    import importlib
+    import inspect
+
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    tree = ast.parse(inspect.getsource(module))
+    top = {}
+    for stmt in tree.body:
+        for name in _defined_names(stmt):
+            top.setdefault(name, stmt)
+    states = [n for n, st in top.items() if isinstance(st, ast.ClassDef) and n.endswith("State")]
+    todo, kept = list(STANDIN_CLASSES[module_name]) + states, {}
+    while todo:
+        stmt = top.get(todo.pop())
+        if stmt is None or id(stmt) in kept or isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(stmt, ast.ClassDef):
+            for item in stmt.body:
+                if isinstance(item, ast.FunctionDef) and item.name in ALGORITHM_METHODS:
+                    item.body = _stub_body(stmt.name, item.name)
+        kept[id(stmt)] = stmt
+        todo += [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)]
+    imports = [st for st in tree.body if isinstance(st, (ast.Import, ast.ImportFrom))]
+    for st in imports:
+        mods = [st.module] if isinstance(st, ast.ImportFrom) else [a.name for a in st.names]
+        if getattr(st, "level", 0) or any((m or "").partition(".")[0] not in STANDIN_IMPORTS for m in mods):
+            raise ValueError(f"lrcourse.{module_name} imports {ast.unparse(st)}: the stand-ins cannot")
+    body = imports + [st for st in tree.body if id(st) in kept]
+    return ast.unparse(ast.Module(body=body, type_ignores=[])) + "\n"
+
+
 # --------------------------------------------------------------------------- one grading run
 class GradingRun:
     """Cases and expected outputs for one run: public cases + hidden ones from a fresh seed."""
 
-    def __init__(self, seed: int | None = None):
+    def __init__(self, seed: int | None = None, public_weight: float = 0.0):
         self.seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed)
+        if not 0.0 <= public_weight <= 1.0:
+            raise ValueError(f"public_weight must be in [0, 1], not {public_weight}")
+        self.public_weight = float(public_weight)   # a public case's weight; a hidden case weighs 1
         self._cache, self._lock = {}, threading.Lock()
 
     def question_data(self, q):
@@ -441,7 +498,8 @@ def run_child(box: Sandbox, job: dict) -> ChildResult:
     """
     t0 = time.perf_counter()
     cap = int(job.get("result_cap") or MAX_RESULT_BYTES)
-    job = {k: v for k, v in job.items() if k != "result_cap"} | {"case_timeout": box.case_timeout}
+    job = {"standins": _standins()} | {k: v for k, v in job.items() if k != "result_cap"} | {
+        "case_timeout": box.case_timeout}
     data = json.dumps(job).encode()
     home = tempfile.mkdtemp(prefix="cwd-", dir=box.workdir)            # the child's empty cwd
     os.chmod(home, 0o755)
@@ -622,6 +680,7 @@ class QuestionResult:
     passed: int
     total: int
     lines: list
+    summary: str = ""     # one line for the CSV: the tally and the first failure
 
     def output(self) -> str:
         return "\n".join(self.lines)
@@ -645,20 +704,16 @@ class SubmissionResult:
         return sum(q.max_score for q in self.questions)
 
 
-def _fmt(value) -> str:
-    import numpy as np
-    try:
-        return np.array2string(np.asarray(value, dtype=np.float64), precision=6, threshold=12)
-    except (TypeError, ValueError, OverflowError):
-        return _printable(repr(value), 120)
-
-
 def _case_label(i, n_public) -> str:
     return f"public case {i + 1}" if i < n_public else f"hidden case {i - n_public + 1}"
 
 
 def score_question(q, run: GradingRun, child: ChildResult | None, blocked: str | None) -> QuestionResult:
-    """Points for one question from the child's outputs; hidden cases are named, never shown."""
+    """Points for one question from the child's outputs; hidden cases are named, never shown.
+
+    Points come from the hidden cases, drawn fresh for this run; a public case (the same in
+    every run, so its answer can be copied) weighs ``run.public_weight`` (default 0).
+    """
     from . import grader_spec as spec
 
     cases, expected, n_public = run.question_data(q)
@@ -667,60 +722,75 @@ def score_question(q, run: GradingRun, child: ChildResult | None, blocked: str |
         why = blocked or (child.fatal if child else "not run")
         if child and child.problem and not child.fatal:
             why = child.problem
-        return QuestionResult(q.key, q.title, 0.0, q.points, 0, len(cases), [f"{head}: 0/{q.points:g}", f"  {why}"])
-    passed, lines = 0, []
+        return QuestionResult(q.key, q.title, 0.0, q.points, 0, len(cases), [f"{head}: 0/{q.points:g}", f"  {why}"],
+                              why)
+    passed, lines, first_fail = [False] * len(cases), [], None
     for i, case in enumerate(cases):
         label = _case_label(i, n_public)
         got = child.outputs.get(i)
         if got is None:
-            lines.append(f"  {label}: no result ({child.problem or 'the process stopped early'})")
-            continue
-        if got[0] == "error":
-            lines.append(f"  {label}: your code raised {got[1]}")
-            continue
-        bad = spec.validate_output(q, got[1])
-        if bad:
-            lines.append(f"  {label}: malformed output ({bad})")
-            continue
-        diff = spec.compare_output(q, got[1], expected[i], case)
-        if diff is None:
-            passed += 1
+            msg = f"  {label}: no result ({child.problem or 'the process stopped early'})"
+        elif got[0] == "error":
+            msg = f"  {label}: your code raised {got[1]}"
+        elif bad := spec.validate_output(q, got[1]):
+            msg = f"  {label}: malformed output ({bad})"
+        elif (diff := spec.compare_output(q, got[1], expected[i], case)) is None:
+            passed[i] = True
             lines.append(f"  {label}: passed")
             continue
-        hints = spec.matching_mistakes(q, case, got[1], diff)
-        if i < n_public:
-            msg = (f"  {label}: differs at {diff.where()}: yours {_fmt(diff.yours)}, expected {_fmt(diff.expected)} "
-                   f"(relative difference {diff.error:.1e})")
         else:
-            msg = f"  {label}: differs at {diff.where()}"
-        for h in hints[:2]:
-            msg += f"\n      looks like: {h.name} — {h.hint}"
+            hints = spec.matching_mistakes(q, case, got[1], diff)
+            if i < n_public:
+                msg = f"  {label}: differs at {diff.where()}: {spec.describe_difference(diff)}"
+            else:
+                msg = f"  {label}: differs at {diff.where()}"
+                if spec.looks_float32(diff.yours):
+                    msg += f" ({spec.FLOAT32_HINT})"
+            for h in hints[:2]:
+                msg += f"\n      looks like: {h.name} — {h.hint}"
         lines.append(msg)
-    score = round(q.points * passed / len(cases), 3)
-    return QuestionResult(q.key, q.title, score, q.points, passed, len(cases),
-                          [f"{head}: {score:g}/{q.points:g} ({passed} of {len(cases)} cases)"] + lines)
+        first_fail = first_fail or msg.strip().split("\n")[0]
+    w = run.public_weight
+    weights = [w] * n_public + [1.0] * (len(cases) - n_public)
+    score = round(q.points * sum(wt for wt, ok in zip(weights, passed) if ok) / sum(weights), 3)
+    n_hidden, hidden_ok, public_ok = len(cases) - n_public, sum(passed[n_public:]), sum(passed[:n_public])
+    tally = (f"hidden cases {hidden_ok} of {n_hidden} passed, public {public_ok} of {n_public}"
+             + ("" if w == 0 else f" (a public case weighs {w:g})"))
+    summary = tally if first_fail is None else f"{tally}; first failure: {first_fail}"
+    return QuestionResult(q.key, q.title, score, q.points, sum(passed), len(cases),
+                          [f"{head}: {score:g}/{q.points:g} ({tally})"] + lines, summary)
 
 
 # --------------------------------------------------------------------------- submissions
-def detect_stem(path: pathlib.Path, meta: dict, sources: list[str], forced: str | None = None) -> str | None:
+def stem_from_name(path: pathlib.Path) -> tuple[str | None, str]:
+    """The exercise a file name names: an exact stem in it, else a single ``NN_`` number; (None, why) if not one."""
     from .grader_spec import QUESTIONS
-    if forced:
-        return forced
+    named = {stem for stem in QUESTIONS if stem in path.name}
+    if len(named) == 1:
+        return named.pop(), ""
+    if len(named) > 1:
+        return None, f"the file name names several exercises ({', '.join(sorted(named))}): pass --stem"
+    numbers = set(re.findall(r"(?<!\d)(\d\d)_", path.name))
+    by_number = {stem for stem in QUESTIONS if stem[:2] in numbers}
+    if len(by_number) == 1:
+        return by_number.pop(), ""
+    return None, ("could not tell which exercise this is from its file name "
+                  "(name it NN_topic.ipynb, or pass --stem / an assignment config)")
+
+
+def detect_stem(path: pathlib.Path, meta: dict, forced: str | None = None) -> tuple[str | None, str]:
+    """(stem, note): the assignment decides — ``forced`` (``--stem``, config), else the file name.
+
+    The notebook's metadata is the student's to edit, so it never chooses the exercise; when it
+    names another one than the graded exercise, the note says so (shown in the row).
+    """
+    stem, why = (forced, "") if forced else stem_from_name(path)
     tagged = meta.get("lrcourse", {}).get("stem") if isinstance(meta.get("lrcourse"), dict) else None
-    if tagged in QUESTIONS:
-        return tagged
-    for stem in QUESTIONS:
-        if stem in path.name:
-            return stem
-    m = re.search(r"(\d\d)_", path.name)
-    if m:
-        for stem in QUESTIONS:
-            if stem.startswith(m.group(1) + "_"):
-                return stem
-    text = "\n".join(sources)
-    best = max(QUESTIONS, key=lambda s: sum(bool(re.search(rf"\b(class|def)\s+{q.target}\b", text))
-                                            for q in QUESTIONS[s]))
-    return best if any(re.search(rf"\b(class|def)\s+{q.target}\b", text) for q in QUESTIONS[best]) else None
+    if stem is None:
+        return None, why
+    if tagged is not None and tagged != stem:
+        return stem, f"note: the notebook's metadata names {_printable(str(tagged), 60)!r}, graded as {stem}"
+    return stem, ""
 
 
 @dataclasses.dataclass
@@ -738,9 +808,9 @@ def _prepare(path: pathlib.Path, name: str, forced_stem: str | None, run: Gradin
         sources, meta = notebook_cells(path)
     except (OSError, ValueError) as exc:
         return _Prepared(path, name, forced_stem, {}, f"could not read the submission: {exc}")
-    stem = detect_stem(path, meta, sources, forced_stem)
+    stem, note = detect_stem(path, meta, forced_stem)
     if stem not in QUESTIONS:
-        return _Prepared(path, name, None, {}, "could not tell which exercise notebook this is")
+        return _Prepared(path, name, None, {}, note or f"unknown exercise {stem!r}")
     jobs = {}
     for q in QUESTIONS[stem]:
         source, why = extract_source(sources, q.target)
@@ -754,7 +824,7 @@ def _prepare(path: pathlib.Path, name: str, forced_stem: str | None, run: Gradin
         cases, expected, _ = run.question_data(q)
         jobs[q.key] = {"kind": q.kind, "target": q.target, "base": q.base, "source": source,
                        "cases": cases, "fields": list(q.fields), "result_cap": result_cap(expected)}
-    return _Prepared(path, name, stem, jobs, f"graded as {stem}")
+    return _Prepared(path, name, stem, jobs, f"graded as {stem}" + (f" ({note})" if note else ""))
 
 
 def _names_for(paths: list[pathlib.Path]) -> list[str]:
@@ -777,14 +847,14 @@ def _names_for(paths: list[pathlib.Path]) -> list[str]:
 
 def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem: str | None = None,
                 timeout: float = 10.0, sandbox: Sandbox | None = None, skip_static: bool = False,
-                drop_privileges: bool = True) -> list[SubmissionResult]:
+                drop_privileges: bool = True, public_weight: float = 0.0) -> list[SubmissionResult]:
     """Grade notebooks; one SubmissionResult per path, in order, whatever happens.
 
     ``skip_static`` exists for the tests (to show the runtime layer on its own).
     """
     from .grader_spec import question
     paths = [pathlib.Path(p) for p in paths]
-    run = GradingRun(seed)
+    run = GradingRun(seed, public_weight)
     own_box = sandbox is None
     box = sandbox or make_sandbox(timeout, drop_privileges)
     if box.warning:
@@ -820,9 +890,9 @@ def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem
                 try:
                     qs.append(score_question(q, run, children.get((i, key)), blocked))
                 except Exception as exc:  # noqa: BLE001 — one failure costs this question only
-                    qs.append(QuestionResult(q.key, q.title, 0.0, q.points, 0, 0, [
-                        f"{q.qid} — {q.title}: 0/{q.points:g}",
-                        f"  internal grader error while scoring: {_printable(f'{type(exc).__name__}: {exc}')}"]))
+                    why = f"internal grader error while scoring: {_printable(f'{type(exc).__name__}: {exc}')}"
+                    qs.append(QuestionResult(q.key, q.title, 0.0, q.points, 0, 0,
+                                             [f"{q.qid} — {q.title}: 0/{q.points:g}", f"  {why}"], why))
             secs = sum(c.seconds for (j, _), c in children.items() if j == i)
             results.append(SubmissionResult(str(pr.path), pr.name, pr.stem, qs, pr.message, secs))
         return results
@@ -873,7 +943,8 @@ def write_reports(results: list[SubmissionResult], out: pathlib.Path) -> pathlib
         w.writerow(["submission", "stem", "score", "max_score"] + keys + ["message"])
         for r in results:
             by_key = {q.key: q.score for q in r.questions}
-            problems = [f"{q.key}: {q.lines[1].strip()}" for q in r.questions if q.passed == 0 and len(q.lines) > 1]
+            problems = [f"{q.key} {q.score:g}/{q.max_score:g}: {q.summary}" for q in r.questions
+                        if q.score < q.max_score]
             msg = "; ".join([r.message] + problems + ([failed[r.name]] if r.name in failed else []))
             w.writerow([spreadsheet_safe(r.path), spreadsheet_safe(r.stem or ""), f"{r.score:g}", f"{r.max_score:g}"]
                        + [f"{by_key[k]:g}" if k in by_key else "" for k in keys]
@@ -902,25 +973,62 @@ def _cleanup_on_signals() -> None:
         signal.signal(sig, stop)
 
 
+CONFIG_KEYS = {"stem": str, "public_weight": (int, float), "timeout": (int, float)}
+
+
+def read_config(path: pathlib.Path) -> dict:
+    """The instructor's assignment file: JSON ``{"stem": "12_adam", "public_weight": 0, "timeout": 10}``."""
+    from .grader_spec import QUESTIONS
+    try:
+        config = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the assignment config {path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: the assignment config must be a JSON object")
+    for key, value in config.items():
+        if key not in CONFIG_KEYS:
+            raise ValueError(f"{path}: unknown key {key!r} (known: {', '.join(CONFIG_KEYS)})")
+        if isinstance(value, bool) or not isinstance(value, CONFIG_KEYS[key]):
+            raise ValueError(f"{path}: {key} has the wrong type ({type(value).__name__})")
+    if "stem" in config and config["stem"] not in QUESTIONS:
+        raise ValueError(f"{path}: unknown exercise {config['stem']!r} (one of {', '.join(QUESTIONS)})")
+    if not 0 <= config.get("public_weight", 0) <= 1 or not 0 < config.get("timeout", 10) <= 600:
+        raise ValueError(f"{path}: public_weight must be in [0, 1] and timeout in (0, 600] seconds")
+    return config
+
+
 def main(argv=None) -> int:
     from .grader_spec import QUESTIONS
     ap = argparse.ArgumentParser(prog="python -m lrcourse grade", description="Score exercise notebooks in isolation.")
     ap.add_argument("submissions", nargs="+", help="notebooks, or folders searched for *.ipynb")
-    ap.add_argument("--out", required=True, type=pathlib.Path, help="folder for results.json files and grades.csv")
+    ap.add_argument("--out", required=True, type=pathlib.Path,
+                    help="folder for grades.csv and submissions/<name>/results.json")
+    ap.add_argument("--config", type=pathlib.Path, help="assignment config (JSON: stem, public_weight, timeout)")
     ap.add_argument("--stem", choices=sorted(QUESTIONS), help="grade every submission as this exercise")
+    ap.add_argument("--public-weight", type=float, help="weight of a public case relative to a hidden one "
+                    "(default 0: points come from the hidden cases only)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel children (default: cores)")
-    ap.add_argument("--timeout", type=float, default=10.0, help="seconds per question (default 10)")
+    ap.add_argument("--timeout", type=float, help="seconds per question (default 10)")
     ap.add_argument("--seed", type=int, help="fix the hidden cases (debugging only; default: os.urandom)")
     ap.add_argument("--gradescope-results", type=pathlib.Path,
                     help="also write the (single) submission's results.json here")
     args = ap.parse_args(argv)
+    try:
+        config = read_config(args.config) if args.config else {}
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stem = args.stem or config.get("stem")
+    timeout = args.timeout if args.timeout is not None else float(config.get("timeout", 10.0))
+    weight = args.public_weight if args.public_weight is not None else float(config.get("public_weight", 0.0))
     paths = _collect(args.submissions)
     if not paths:
         print("no notebooks to grade", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     _cleanup_on_signals()
-    results = grade_paths(paths, workers=args.workers, seed=args.seed, stem=args.stem, timeout=args.timeout)
+    results = grade_paths(paths, workers=args.workers, seed=args.seed, stem=stem, timeout=timeout,
+                          public_weight=weight)
     csv_path = write_reports(results, args.out)
     if args.gradescope_results is not None:
         args.gradescope_results.parent.mkdir(parents=True, exist_ok=True)
@@ -936,20 +1044,21 @@ def main(argv=None) -> int:
 RUN_AUTOGRADER = '''#!/usr/bin/env python3
 """Gradescope entry point, generated by `python -m lrcourse gradescope`.
 
-Grades the submitted notebook with lrcourse's isolated grader and writes
-/autograder/results/results.json.  AUTOGRADER_ROOT overrides /autograder (for testing).
+Grades the submitted notebook as the exercise named in assignment.json (never as what the
+notebook says it is) and writes /autograder/results/results.json.  AUTOGRADER_ROOT
+overrides /autograder (for testing).
 """
 import json
-import math
 import os
 import pathlib
 import subprocess
 import sys
 
-STEM = {stem!r}          # None: recognise the exercise from the notebook
-TIMEOUT = {timeout!r}    # seconds per question
 ROOT = pathlib.Path(os.environ.get("AUTOGRADER_ROOT", "/autograder"))
 RESULTS = ROOT / "results" / "results.json"
+CONFIG = ROOT / "source" / "assignment.json"
+STEM = json.loads(CONFIG.read_text())["stem"]
+NEEDS = {needs!r}
 
 
 def fail(message):
@@ -957,17 +1066,30 @@ def fail(message):
     RESULTS.write_text(json.dumps({{"score": 0, "output": message, "visibility": "visible"}}))
 
 
-notebooks = sorted(p for p in (ROOT / "submission").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-if STEM:
-    notebooks = [p for p in notebooks if STEM in p.name] or notebooks
-if not notebooks:
-    fail("No .ipynb notebook was found in your submission: upload the exercise notebook itself.")
+if sys.version_info[:2] < NEEDS:
+    fail("The autograder needs Python %d.%d or newer; this image has %s. Please tell your instructor."
+         % (NEEDS + (sys.version.split()[0],)))
     sys.exit(0)
-cmd = [sys.executable, "-m", "lrcourse", "grade", str(notebooks[0]), "--out", str(ROOT / "results" / "lrcourse"),
-       "--gradescope-results", str(RESULTS), "--timeout", str(TIMEOUT)] + (["--stem", STEM] if STEM else [])
+found = sorted(p for p in (ROOT / "submission").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+if not found:
+    fail("No .ipynb notebook was found in your submission: upload the exercise notebook (%s.ipynb)." % STEM)
+    sys.exit(0)
+named = [p for p in found if STEM in p.name]
+graded = (named or found)[0]
+shown = graded.relative_to(ROOT / "submission")
+note = "Graded %s as exercise %s" % (shown, STEM)
+if len(found) > 1:
+    note += " (%d notebooks were uploaded: %s; the one named after the exercise is graded, else the first)" % (
+        len(found), ", ".join(str(p.relative_to(ROOT / "submission")) for p in found))
+cmd = [sys.executable, "-m", "lrcourse", "grade", str(graded), "--out", str(ROOT / "results" / "lrcourse"),
+       "--gradescope-results", str(RESULTS), "--config", str(CONFIG)]
 done = subprocess.run(cmd, cwd=ROOT / "source")
 if done.returncode != 0 or not RESULTS.exists():
     fail("The autograder itself failed (exit code %d); please tell your instructor." % done.returncode)
+    sys.exit(0)
+data = json.loads(RESULTS.read_text())
+data["output"] = note + ". " + data.get("output", "")
+RESULTS.write_text(json.dumps(data, indent=1))
 '''
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -976,20 +1098,31 @@ set -euxo pipefail
 export DEBIAN_FRONTEND=noninteractive PIP_BREAK_SYSTEM_PACKAGES=1
 apt-get update
 apt-get install -y --no-install-recommends python3 python3-pip
+python3 -c 'import sys; v = sys.version_info[:2]; assert v >= {needs}, "lrcourse needs Python {dotted}+, found %d.%d" % v'
 python3 -m pip install --no-cache-dir -r /autograder/source/requirements.txt
 cd /autograder/source
 python3 -c "import lrcourse.grader as g; b = g.make_sandbox(); print('children run as uid', b.user, 'with', b.python)"
 """
 
+REQUIRES_PYTHON = (3, 10)    # pyproject.toml's requires-python
 
-def build_gradescope_bundle(out: pathlib.Path, stem: str | None = None, timeout: float = 10.0) -> pathlib.Path:
-    """Write setup.sh, run_autograder, requirements.txt and the lrcourse sources to ``out``; zip them."""
+
+def build_gradescope_bundle(out: pathlib.Path, stem: str, timeout: float = 10.0, public_weight: float = 0.0
+                            ) -> pathlib.Path:
+    """Write setup.sh, run_autograder, assignment.json, requirements.txt and the lrcourse sources; zip them."""
     import zipfile
 
     import numpy
 
+    from .grader_spec import QUESTIONS
+    if stem not in QUESTIONS:
+        raise ValueError(f"a Gradescope bundle grades one exercise: stem must be one of {', '.join(QUESTIONS)}")
     out.mkdir(parents=True, exist_ok=True)
-    files = {"setup.sh": SETUP_SH, "run_autograder": RUN_AUTOGRADER.format(stem=stem, timeout=float(timeout)),
+    needs = REQUIRES_PYTHON
+    config = {"stem": stem, "timeout": float(timeout), "public_weight": float(public_weight)}
+    files = {"setup.sh": SETUP_SH.format(needs=needs, dotted=f"{needs[0]}.{needs[1]}"),
+             "run_autograder": RUN_AUTOGRADER.format(needs=needs),
+             "assignment.json": json.dumps(config, indent=1) + "\n",
              "requirements.txt": f"numpy>=1.26,<3  # graded with numpy {numpy.__version__}\n"}
     package = pathlib.Path(__file__).parent
     for py in sorted(package.glob("*.py")):
@@ -1014,11 +1147,11 @@ def gradescope_main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m lrcourse gradescope",
                                  description="Build the Gradescope autograder bundle (autograder.zip).")
     ap.add_argument("--out", required=True, type=pathlib.Path, help="folder for the bundle")
-    ap.add_argument("--stem", choices=sorted(QUESTIONS), help="grade every submission as this exercise "
-                    "(recommended: one Gradescope assignment per exercise notebook)")
+    ap.add_argument("--stem", required=True, choices=sorted(QUESTIONS),
+                    help="the exercise this assignment grades (one Gradescope assignment per exercise notebook)")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per question (default 10)")
+    ap.add_argument("--public-weight", type=float, default=0.0, help="weight of a public case (default 0)")
     args = ap.parse_args(argv)
-    zpath = build_gradescope_bundle(args.out, args.stem, args.timeout)
-    print(f"wrote {zpath}: upload it as the autograder of the Gradescope assignment"
-          + (f" for {args.stem}" if args.stem else ""))
+    zpath = build_gradescope_bundle(args.out, args.stem, args.timeout, args.public_weight)
+    print(f"wrote {zpath}: upload it as the autograder of the Gradescope assignment for {args.stem}")
     return 0

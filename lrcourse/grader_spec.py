@@ -1248,6 +1248,50 @@ class Diff:
         return ", ".join(at) or "the returned value"
 
 
+FLOAT32_HINT = ("your values are exactly representable in float32: compute in float64 "
+                "(np.asarray(x, dtype=np.float64)); answers are compared to 1e-9, float32 holds about 1e-7")
+
+
+def digits_to_show(error: float) -> int:
+    """Significant digits that make a relative difference of ``error`` visible (6 .. 17)."""
+    if not math.isfinite(error) or error >= 1e-4:
+        return 6
+    return int(min(17, max(6, math.ceil(-math.log10(max(error, 1e-17))) + 2)))
+
+
+def format_values(value, digits: int = 6) -> str:
+    """Numbers as a learner reads them, to ``digits`` significant digits; never raises."""
+    if value is None:
+        return "None"
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+        return np.array2string(arr, precision=digits - 1, threshold=12, floatmode="maxprec",
+                               formatter={"float_kind": lambda x: f"{x:.{digits}g}"})
+    except (TypeError, ValueError, OverflowError):
+        text = repr(value)
+        return text if len(text) <= 120 else text[:117] + "..."
+
+
+def looks_float32(value) -> bool:
+    """True if every number is a float32 value (and not all are small integers): a float32 computation."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.all(arr == np.round(arr)):
+        return False
+    with np.errstate(over="ignore"):
+        return bool(np.all(arr.astype(np.float32).astype(np.float64) == arr))
+
+
+def describe_difference(diff) -> str:
+    """'yours [...], expected [...] (relative difference 3e-08)', printed to the digits that differ."""
+    n = digits_to_show(diff.error)
+    text = (f"yours {format_values(diff.yours, n)}, expected {format_values(diff.expected, n)} "
+            f"(relative difference {diff.error:.1e})")
+    return text + (f"; {FLOAT32_HINT}" if looks_float32(diff.yours) else "")
+
+
 def _rel_error(a, b) -> float:
     if a is None or b is None:
         return 0.0 if a is None and b is None else math.inf

@@ -37,10 +37,18 @@ def write_nb(path: pathlib.Path, *sources: str, stem: str | None = None) -> path
     return path
 
 
-# --------------------------------------------------------------------------- the child's stubs
+# --------------------------------------------------------------------------- the child's stand-ins
+STANDINS = child.stub_modules({m: grader.standin_source(m) for m in grader.STANDIN_CLASSES})
+
+
+def _public(cls) -> set:
+    return {n for n in dir(cls) if not n.startswith("_")}
+
+
 @pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam"])
-def test_stub_optimizers_have_the_library_fields_and_init(name):
-    lib, stub = getattr(optimizers, name), getattr(child, name)
+def test_stand_in_optimizers_are_the_library_classes_without_step(name):
+    lib, stub = getattr(optimizers, name), getattr(STANDINS[0], name)
+    assert _public(lib) == _public(stub)
     assert [(f.name, f.default, f.init) for f in dataclasses.fields(lib)] == \
            [(f.name, f.default, f.init) for f in dataclasses.fields(stub)]
     p = np.array([1.0, -2.0, 3.0])
@@ -50,16 +58,36 @@ def test_stub_optimizers_have_the_library_fields_and_init(name):
         assert type(a).__name__ == type(b).__name__ and a._fields == b._fields
         for x, y in zip(a, b):
             assert (x is None and y is None) or np.array_equal(x, y)
+        assert np.array_equal(lib(**kw).effective_lr(a), stub(**kw).effective_lr(b))
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        stub(lr=-1.0)
     with pytest.raises(NotImplementedError):
         stub().step(p, p, stub().init(p))
 
 
-def test_stub_plateau_matches_the_library():
-    lib, stub = schedules.ReduceLROnPlateau, child.ReduceLROnPlateau
+def test_stand_in_plateau_has_the_public_methods():
+    lib, stub = schedules.ReduceLROnPlateau, STANDINS[1].ReduceLROnPlateau
+    assert _public(lib) == _public(stub)
     assert [(f.name, f.default) for f in dataclasses.fields(lib)] == [(f.name, f.default) for f in dataclasses.fields(stub)]
     for mode in ("min", "max"):
         assert tuple(lib(0.1, mode=mode).init()) == tuple(stub(0.1, mode=mode).init())
-    assert child.PlateauState._fields == schedules.PlateauState._fields
+        for a, best in [(1.0, 2.0), (2.0, 1.0), (1.0, 1.0), (0.99995, 1.0)]:
+            assert lib(0.1, mode=mode).is_better(a, best) == stub(0.1, mode=mode).is_better(a, best)
+    assert STANDINS[1].PlateauState._fields == schedules.PlateauState._fields
+    with pytest.raises(NotImplementedError):
+        stub(0.1).step(stub(0.1).init(), 1.0)
+
+
+def test_stand_ins_hold_no_algorithm():
+    """The generated source keeps no body of step (nor torch-twin helpers): each is a bare raise."""
+    import ast
+    for module in grader.STANDIN_CLASSES:
+        tree = ast.parse(grader.standin_source(module))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and node.name in grader.ALGORITHM_METHODS:
+                assert len(node.body) == 1 and isinstance(node.body[0], ast.Raise), (module, node.name)
+        names = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+        assert not names & {"StepLR", "CosineAnnealingLR", "OneCycleLR", "Schedule"}, names
 
 
 # --------------------------------------------------------------------------- extraction
@@ -352,3 +380,33 @@ def test_gradescope_bundle_grades_like_gradescope(tmp_path):
             assert "No .ipynb notebook" in data["output"]
         else:
             assert [t["max_score"] for t in data["tests"]] == [2.0, 2.0]
+            assert data["output"].startswith("Graded my work.ipynb as exercise 02_step_decay"), data["output"]
+    # several notebooks: the one named after the exercise is graded, and the output says so
+    root = tmp_path / "autograder-several"
+    zipfile.ZipFile(zpath).extractall(root / "source")
+    (root / "submission").mkdir()
+    (root / "submission" / "a.ipynb").write_bytes((ROOT / "exercises" / "02_step_decay.ipynb").read_bytes())
+    (root / "submission" / "02_step_decay.ipynb").write_bytes((ROOT / "solutions" / "02_step_decay.ipynb").read_bytes())
+    subprocess.run([sys.executable, str(root / "source" / "run_autograder")], check=True, timeout=120,
+                   env={**os.environ, "AUTOGRADER_ROOT": str(root)})
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert data["score"] == 4.0 and "Graded 02_step_decay.ipynb" in data["output"] and "2 notebooks" in data["output"]
+    setup = (tmp_path / "bundle" / "setup.sh").read_text()
+    assert "sys.version_info" in setup and json.loads((tmp_path / "bundle" / "assignment.json").read_text()) == {
+        "stem": "02_step_decay", "timeout": 10.0, "public_weight": 0.0}
+    with pytest.raises(SystemExit):   # a bundle always names its exercise
+        main(["gradescope", "--out", str(tmp_path / "nostem")])
+
+
+def test_assignment_config_sets_the_exercise_and_is_checked(tmp_path):
+    from lrcourse.__main__ import main
+    sub = tmp_path / "whatever.ipynb"
+    sub.write_bytes((ROOT / "solutions" / "02_step_decay.ipynb").read_bytes())
+    config = tmp_path / "assignment.json"
+    config.write_text('{"stem": "02_step_decay", "public_weight": 0.5}')
+    assert main(["grade", str(sub), "--out", str(tmp_path / "out"), "--config", str(config)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
+    assert rows[0]["stem"] == "02_step_decay" and rows[0]["score"] == "4"
+    for bad in ('{"stem": "99_nope"}', '{"public_weight": 2}', '{"stme": "02_step_decay"}', "[1]", "{"):
+        config.write_text(bad)
+        assert main(["grade", str(sub), "--out", str(tmp_path / "out"), "--config", str(config)]) == 2

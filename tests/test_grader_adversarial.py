@@ -234,10 +234,27 @@ ATTACKS = {
 }
 
 
+def _public_answers() -> str:
+    """A MyAdam that knows the public cases' answers by heart (they are the same in every run)."""
+    from lrcourse import grader_spec as spec
+    q = spec.find_target("MyAdam")
+    table = {}
+    for case in spec.draw_cases(q, spec.public_rng(q), q.public):
+        for g, row in zip(case["grads"], spec.expected_output(q, case)):
+            table[tuple(g)] = (row["params"], row["exp_avg"], row["exp_avg_sq"])
+    return (f"ANSWERS = {table!r}\n\n" + adam_class("""
+        p, m, v = ANSWERS.get(tuple(float(x) for x in grad), (params, state.exp_avg, state.exp_avg_sq))
+        return np.array(p), optimizers.AdamState(state.step + 1, np.array(m), np.array(v), None)
+    """))
+
+
+ATTACKS["hard-coded answers to the public cases"] = _public_answers()
+
+
 def notebook(path: pathlib.Path, attack) -> pathlib.Path:
     cells = [SETUP, FIRST_UPDATE] + (attack if isinstance(attack, list) else [attack])
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(textwrap.dedent(c).strip("\n")) for c in cells])
-    nb.metadata["lrcourse"] = {"stem": "12_adam"}
+    nb.metadata["lrcourse"] = {"stem": "13_amsgrad"}    # student-editable: never decides what is graded
     nbformat.write(nb, path)
     return path
 
@@ -264,7 +281,7 @@ def protected():
 @pytest.mark.parametrize("layers", ["all layers", "runtime layer only"])
 def test_attacks_earn_nothing_and_cost_only_their_question(attack_paths, protected, layers):
     names = list(attack_paths)
-    results = grader.grade_paths([attack_paths[n] for n in names], workers=2, timeout=4,
+    results = grader.grade_paths([attack_paths[n] for n in names], workers=2, timeout=4, stem="12_adam",
                                  skip_static=(layers == "runtime layer only"))
     assert len(results) == len(names)
     for name, r in zip(names, results):
@@ -276,12 +293,41 @@ def test_attacks_earn_nothing_and_cost_only_their_question(attack_paths, protect
         assert "syntax error" not in cheat.output(), f"{name}: the attack itself is broken"
 
 
+def test_public_cases_earn_only_their_weight(attack_paths):
+    path = attack_paths["hard-coded answers to the public cases"]
+    [plain] = grader.grade_paths([path], workers=1, stem="12_adam")
+    [weighted] = grader.grade_paths([path], workers=1, stem="12_adam", public_weight=1.0)
+    q0, q1 = plain.questions[0], weighted.questions[0]
+    assert q0.score == 0 and "public 2 of 2" in q0.lines[0] and "hidden cases 0 of 6" in q0.lines[0], q0.output()
+    assert q1.score == 1.0, q1.output()       # 2 of 8 equally weighted cases of 4 points
+
+
+def test_the_assignment_decides_what_is_graded(tmp_path):
+    """A notebook named for 12_adam that carries 13_amsgrad's answers and metadata is graded as 12_adam."""
+    nb = (ROOT / "solutions" / "13_amsgrad.ipynb").read_text()
+    path = tmp_path / "12_adam.ipynb"
+    path.write_text(nb)
+    for kw in ({}, {"stem": "12_adam"}):
+        [r] = grader.grade_paths([path], workers=2, **kw)
+        assert r.stem == "12_adam" and r.max_score == 5 and r.score == 0, r.message
+        assert "metadata names '13_amsgrad', graded as 12_adam" in r.message
+    other = tmp_path / "my_work.ipynb"
+    other.write_text(nb)
+    [r] = grader.grade_paths([other], workers=1)
+    assert r.stem is None and r.max_score == 0 and "file name" in r.message
+    both = tmp_path / "12_adam_13_amsgrad.ipynb"
+    both.write_text(nb)
+    [r] = grader.grade_paths([both], workers=1)
+    assert r.stem is None and "several exercises" in r.message
+
+
 def test_static_layer_names_the_offence(attack_paths):
     from lrcourse import grader_spec
     q = grader_spec.find_target("MyAdam")
     allowed_at_static_level = {"patches numpy and the comparison helpers", "endless loop", "huge allocation",
                                "huge list", "floods stdout", "deep recursion", "raises SystemExit",
-                               "endless loop that swallows the alarm", "overrides check() and prints a pass"}
+                               "endless loop that swallows the alarm", "overrides check() and prints a pass",
+                               "hard-coded answers to the public cases"}
     for name, path in attack_paths.items():
         sources, _ = grader.notebook_cells(path)
         src, why = grader.extract_source(sources, "MyAdam")
