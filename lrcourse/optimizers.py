@@ -123,16 +123,14 @@ class Optimizer:
         """This optimizer's state for ``params`` with the fields found in ``values`` (e.g. torch's
         ``optimizer.state[p]`` as NumPy arrays); missing fields are as ``init`` makes them.
 
-        A field annotated ``int`` or ``float`` (``step``, ``mu_product``) becomes that Python type.
+        A field that ``init`` makes a Python int or float (``step``, ``mu_product``) becomes one.
         """
         template = self.init(params)
-        kinds = type(template).__annotations__
         out = {}
-        for name in template._fields:
-            v = values.get(name, getattr(template, name))
-            if v is not None and kinds[name] in ("int", "float"):
-                v = (int if kinds[name] == "int" else float)(np.asarray(v).item())
-            out[name] = v
+        for name, start in zip(template._fields, template):
+            v = values.get(name, start)
+            scalar = type(start) if type(start) in (int, float) else None
+            out[name] = scalar(np.asarray(v).item()) if v is not None and scalar else v
         return type(template)(**out)
 
     # -- helpers shared by every step ------------------------------------------------

@@ -12,8 +12,9 @@ import math
 import numpy as np
 
 __all__ = [
-    "Problem", "Quadratic", "IllConditionedQuadratic", "Rosenbrock", "NoisyQuadratic", "Saddle",
+    "Problem", "Quadratic", "IllConditionedQuadratic", "Rosenbrock", "Saddle", "Noisy", "NoisyQuadratic", "Negated",
     "BinaryData", "make_binary_data", "LogisticRegression", "MLPClassifier", "PROBLEMS", "make_problem",
+    "plot_window", "contour_grid", "contour_levels",
 ]
 
 
@@ -83,26 +84,6 @@ class IllConditionedQuadratic(Quadratic):
         self.condition = float(condition)
 
 
-class NoisyQuadratic(Quadratic):
-    """The ill-conditioned quadratic with Gaussian gradient noise: grad + noise * N(0, I).
-
-    The noise of update t comes from a generator seeded with (seed, t), so it is the same
-    for every optimizer and for the torch twin.
-    """
-
-    stochastic = True
-
-    def __init__(self, noise=1.0, condition=10.0, angle=math.pi / 6, x0=(-4.0, 2.5), seed=0):
-        base = IllConditionedQuadratic(condition, angle, x0)
-        super().__init__(base.A, base.x0, name="noisy quadratic")
-        self.noise, self.seed, self.condition = float(noise), int(seed), float(condition)
-
-    def grad(self, x, t=0):
-        g = super().grad(x)
-        xi = np.random.default_rng((self.seed, int(t))).standard_normal(g.shape)
-        return (g + self.noise * xi).astype(g.dtype)
-
-
 class Rosenbrock(Problem):
     r"""f(x, y) = (a - x)^2 + b (y - x^2)^2, minimum at (a, a^2): a curved, narrow valley."""
 
@@ -148,6 +129,94 @@ class Saddle(Problem):
 
     def grid_loss(self, X, Y):
         return 0.5 * X**2 - 0.5 * Y**2 + 0.25 * Y**4
+
+
+# --------------------------------------------------------------------------- wrappers: noise, sign
+class Noisy(Problem):
+    r"""Any problem with Gaussian gradient noise: grad(x, t) = base.grad(x, t) + noise * xi_t.
+
+    xi_t ~ N(0, I) comes from a generator seeded with (seed, t), so every optimizer (and the
+    torch twin) sees the same gradient sequence.  The loss, ``x0``, ``x_star``, the contour
+    grid and every other attribute (``A``, ``L``, ...) are the wrapped problem's.
+
+    Args:
+        base: the problem whose gradient gets the noise.
+        noise: the standard deviation of each coordinate's noise (>= 0).
+        seed: with t, seeds the noise of update t.
+
+    Example:
+        >>> noisy = Noisy(Saddle(), noise=0.5, seed=1)
+        >>> bool((noisy.grad(noisy.x0, 7) == noisy.grad(noisy.x0, 7)).all())   # replayable
+        True
+        >>> noisy.loss(noisy.x0) == Saddle().loss(noisy.x0), noisy.name
+        (True, 'saddle + noise 0.5')
+    """
+
+    stochastic = True
+
+    def __init__(self, base: Problem, noise=1.0, seed=0, name=None):
+        if not float(noise) >= 0:
+            raise ValueError(f"noise must be >= 0, got {noise}")
+        self.base, self.noise, self.seed = base, float(noise), int(seed)
+        self.x0 = base.x0
+        self.name = name or f"{base.name} + noise {self.noise:g}"
+
+    def __getattr__(self, attr):
+        # Only called for attributes not found on the wrapper itself: x_star, A, L, val_loss...
+        if attr == "base":
+            raise AttributeError(attr)
+        return getattr(self.base, attr)
+
+    def loss(self, x):
+        return self.base.loss(x)
+
+    def grad(self, x, t=0):
+        g = self.base.grad(x, t)
+        xi = np.random.default_rng((self.seed, int(t))).standard_normal(np.shape(g))
+        return (g + self.noise * xi).astype(g.dtype)
+
+    def grid_loss(self, X, Y):
+        return self.base.grid_loss(X, Y)
+
+
+class NoisyQuadratic(Noisy):
+    r"""The ill-conditioned quadratic with Gaussian gradient noise: ``Noisy(IllConditionedQuadratic(...))``.
+
+    grad(x, t) = A (x - x_star) + noise * xi_t, xi_t ~ N(0, I) seeded with (seed, t).  ``A``,
+    ``L``, ``mu``, ``x_star`` and ``condition`` are the quadratic's.  With a constant LR, SGD
+    does not converge to x_star but to a noise floor proportional to lr * noise**2 (lesson 02).
+
+    Args:
+        noise: the standard deviation of each coordinate's noise.
+        condition, angle, x0: the quadratic's (see IllConditionedQuadratic).
+        seed: with t, seeds the noise of update t.
+
+    Example:
+        >>> p = NoisyQuadratic(noise=0.0)
+        >>> bool(np.allclose(p.grad(p.x0, 3), p.A @ p.x0)), p.L
+        (True, 10.0)
+    """
+
+    def __init__(self, noise=1.0, condition=10.0, angle=math.pi / 6, x0=(-4.0, 2.5), seed=0):
+        super().__init__(IllConditionedQuadratic(condition, angle, x0), noise, seed, name="noisy quadratic")
+
+
+class Negated(Problem):
+    """-f: maximizing it with ``maximize=True`` walks the same path as minimizing f.
+
+    Example:
+        >>> Negated(Saddle()).loss([1.0, 0.0])
+        -0.5
+    """
+
+    def __init__(self, base: Problem):
+        self.base, self.x0, self.name = base, base.x0, "negated " + base.name
+
+    def loss(self, x):
+        return -self.base.loss(x)
+
+    def grad(self, x, t=0):
+        return -self.base.grad(x, t)
 
 
 # --------------------------------------------------------------------------- classification
@@ -319,40 +388,7 @@ def make_problem(name: str, **kwargs) -> Problem:
         raise ValueError(f"unknown problem {name!r}; choose one of {sorted(PROBLEMS)}") from None
 
 
-# --------------------------------------------------------------------------- noise on any problem, contour grids
-class Noisy(Problem):
-    """Any problem with Gaussian gradient noise, as NoisyQuadratic adds it: grad + noise * N(0, I).
-
-    The noise of update t comes from a generator seeded with (seed, t), so every optimizer
-    (and the torch twin) sees the same gradient sequence.  The loss, ``x0``, ``x_star`` and
-    the contour grid are the wrapped problem's.
-    """
-
-    stochastic = True
-
-    def __init__(self, base: Problem, noise=1.0, seed=0):
-        if not float(noise) >= 0:
-            raise ValueError(f"noise must be >= 0, got {noise}")
-        self.base, self.noise, self.seed = base, float(noise), int(seed)
-        self.x0 = base.x0
-        self.name = f"{base.name} + noise {self.noise:g}"
-        if hasattr(base, "x_star"):
-            self.x_star = base.x_star
-        if hasattr(base, "val_loss"):
-            self.val_loss = base.val_loss
-
-    def loss(self, x):
-        return self.base.loss(x)
-
-    def grad(self, x, t=0):
-        g = self.base.grad(x, t)
-        xi = np.random.default_rng((self.seed, int(t))).standard_normal(np.shape(g))
-        return (g + self.noise * xi).astype(g.dtype)
-
-    def grid_loss(self, X, Y):
-        return self.base.grid_loss(X, Y)
-
-
+# --------------------------------------------------------------------------- contour grids
 def plot_window(problem: Problem, spread=0.75, pad=0.5):
     """(xmin, xmax, ymin, ymax): a square around the start x0 and the minimizer x_star (2-D)."""
     x0 = np.asarray(problem.x0, dtype=np.float64)
@@ -376,6 +412,3 @@ def contour_levels(Z, n=14):
     Z = np.asarray(Z, dtype=np.float64)
     levels = np.unique(np.quantile(Z[np.isfinite(Z)], np.linspace(0.0, 1.0, n + 2)[1:-1] ** 2))
     return levels if levels.size else np.array([0.0])
-
-
-__all__ += ["Noisy", "plot_window", "contour_grid", "contour_levels"]

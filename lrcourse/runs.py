@@ -28,8 +28,9 @@ from . import schedules as _sch
 from .problems import Problem
 
 __all__ = [
-    "History", "run", "Comparison", "compare", "TOLERANCES", "pick_device", "torch_available",
-    "torch_optimizer", "torch_scheduler", "torch_class_name", "effective_lr",
+    "History", "run", "Comparison", "compare", "TOLERANCES", "pick_device", "devices", "torch_available",
+    "torch_optimizer", "torch_scheduler", "torch_class_name", "effective_lr", "rel_error",
+    "NumpyOnly", "numpy_only", "plateau_metrics",
 ]
 
 TOLERANCES = {"float64": 1e-12, "float32": 1e-5}
@@ -48,7 +49,7 @@ def _lr_source(opt, schedule):
     """A function t, x -> LR of update t, and a hook to feed ReduceLROnPlateau."""
     if schedule is None:
         return (lambda t: opt.lr), None
-    if isinstance(schedule, _sch.ReduceLROnPlateau):
+    if getattr(schedule, "kind", None) == "plateau":
         box = [schedule.init()]
 
         def after(x, metric):
@@ -113,6 +114,15 @@ def torch_available() -> bool:
     return True
 
 
+def devices() -> list:
+    """The devices torch can run the twins on here: "cpu", then "cuda" when torch sees a GPU."""
+    if not torch_available():
+        return ["cpu"]
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
 def pick_device(device: str = "auto", dtype: str = "float64") -> str:
     """"auto" -> "cuda" when torch sees a GPU, else "mps" for float32 on Apple, else "cpu"."""
     import torch
@@ -166,27 +176,14 @@ def torch_scheduler(sched, torch_opt):
 
 
 def _to_numpy(value):
-    if value is None:
-        return None
     if hasattr(value, "detach"):
         return value.detach().cpu().numpy().copy()
     return value
 
 
-def _state_from_torch(opt, torch_state: dict, template):
-    """Our state NamedTuple built from torch's per-parameter state dict."""
-    if not torch_state:  # torch creates its state lazily, at the first step
-        return template
-    values = {}
-    for name in template._fields:
-        v = torch_state.get(name)
-        if name == "step":
-            values[name] = int(_to_numpy(v)) if v is not None else 0
-        elif name == "mu_product":
-            values[name] = float(_to_numpy(v)) if v is not None else 1.0
-        else:
-            values[name] = _to_numpy(v)
-    return type(template)(**values)
+def _state_from_torch(opt, torch_state: dict, params):
+    """Our state NamedTuple built from torch's per-parameter state dict (empty before the first step)."""
+    return opt.state_from({k: _to_numpy(v) for k, v in torch_state.items()}, params)
 
 
 # --------------------------------------------------------------------------- compare
@@ -230,13 +227,21 @@ class Comparison:
         return self.verdict
 
 
-def _rel_error(ours, theirs) -> float:
-    """max |ours - theirs| / max |theirs|: an rtol with an atol at the quantity's scale.
+def rel_error(ours, theirs) -> float:
+    """max |ours - theirs| / max |theirs| over the finite entries: an rtol with an atol at the
+    quantity's scale.  The one rule of the course's verdicts (compare, verify, the grader).
 
-    NaN/inf must sit in the same places in both; then they count as equal.
+    NaN and inf must sit in the same places in both (the same infinities), and then count as
+    equal; anything else that differs there, a shape mismatch, or values that are not numbers
+    give inf.  None equals only None.  0 when both are all zeros.
+
+    >>> rel_error([1.0, 2.0, float("nan")], [1.0, 2.5, float("nan")])   # 0.5 / 2.5
+    0.2
+    >>> rel_error([1.0, float("inf")], [1.0, 3.0]), rel_error([1.0], [1.0, 1.0]), rel_error(None, None)
+    (inf, inf, 0.0)
     """
     if ours is None or theirs is None:
-        return 0.0 if ours is None and theirs is None else np.inf
+        return 0.0 if ours is None and theirs is None else math.inf
     if (type(ours) is np.ndarray and type(theirs) is np.ndarray and ours.shape == theirs.shape and ours.size
             and ours.dtype.kind in "fiu" and theirs.dtype.kind in "fiu"
             and np.isfinite(ours).all() and np.isfinite(theirs).all()):
@@ -245,20 +250,24 @@ def _rel_error(ours, theirs) -> float:
         a, b = ours.astype(np.float64, copy=False), theirs.astype(np.float64, copy=False)
         diff, scale = np.abs(a - b).max(), np.abs(b).max()
         if scale == 0:
-            return 0.0 if diff == 0 else np.inf
+            return 0.0 if diff == 0 else math.inf
         return float(diff / scale)
-    a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    try:
+        a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    except (TypeError, ValueError):  # not numbers (a grader sees anything)
+        return math.inf
     if a.shape != b.shape:
-        return np.inf
+        return math.inf
     finite = np.isfinite(b)
-    if not np.array_equal(np.isnan(a), np.isnan(b)) or not np.array_equal(a[~finite & ~np.isnan(b)], b[~finite & ~np.isnan(b)]):
-        return np.inf
+    inf = np.isinf(b)
+    if not np.array_equal(np.isnan(a), np.isnan(b)) or not np.array_equal(a[inf], b[inf]):
+        return math.inf
     if not np.any(finite):
         return 0.0
     diff = np.max(np.abs(a[finite] - b[finite]))
     scale = np.max(np.abs(b[finite]))
     if scale == 0:
-        return 0.0 if diff == 0 else np.inf
+        return 0.0 if diff == 0 else math.inf
     return float(diff / scale)
 
 
@@ -291,15 +300,22 @@ def compare(method, problem: Problem | None = None, steps: int = 300, schedule=N
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     device = pick_device(device, dtype)
     tol = TOLERANCES[dtype] if tolerance is None else float(tolerance)
-    if isinstance(method, _opt.Optimizer):
+    kind = _kind(method, "compare")
+    if kind == "optimizer":
         if problem is None:
             raise ValueError("comparing an optimizer needs a problem, e.g. problems.IllConditionedQuadratic()")
         return _compare_optimizer(method, problem, int(steps), schedule, device, dtype, tol, torch)
-    if isinstance(method, _sch.ReduceLROnPlateau):
+    if kind == "plateau":
         return _compare_plateau(method, problem, int(steps), metrics, device, dtype, tol, torch)
-    if isinstance(method, _sch.Schedule):
-        return _compare_schedule(method, int(steps), device, dtype, tol, torch)
-    raise TypeError(f"compare() takes an lrcourse optimizer or schedule, got {type(method).__name__}")
+    return _compare_schedule(method, int(steps), device, dtype, tol, torch)
+
+
+def _kind(method, caller: str) -> str:
+    """"optimizer", "schedule" or "plateau": the ``kind`` of an lrcourse method (or a subclass of one)."""
+    if isinstance(method, (_opt.Optimizer, _sch.Schedule, _sch.ReduceLROnPlateau)):
+        return method.kind
+    raise TypeError(f"{caller}() takes an lrcourse optimizer or schedule (or a subclass of one), "
+                    f"got {type(method).__name__}")
 
 
 def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch):
@@ -312,7 +328,7 @@ def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch)
     fields = ["params"] + [f for f in template._fields if f != "step"]
     errors = {f: np.zeros(steps) for f in fields}
     # Small problems: keep copies of both sides and compute all the errors at the end, in one
-    # vectorised pass (_rel_errors; same numbers as _rel_error step by step, a fifth of the
+    # vectorised pass (_rel_errors; same numbers as rel_error step by step, a fifth of the
     # run time less).  Copies, because a learner's step may modify its inputs in place.
     pending = {f: [] for f in fields} if _template_size(template) <= _DEFER_MAX else None
     torch_xs = [p.detach().cpu().numpy().copy()]
@@ -322,7 +338,7 @@ def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch)
         x_before = torch_xs[-1]
         # torch's state has not changed since it was read at the end of the previous update
         # (theirs_state, a copy already compared), so reuse that instead of reading it again.
-        state_before = _state_from_torch(opt, topt.state[p], template) if theirs_state is None else theirs_state
+        state_before = _state_from_torch(opt, topt.state[p], x_before) if theirs_state is None else theirs_state
         g = problem.grad(x_before, t)
         p.grad = torch.tensor(g, device=device, dtype=tdtype)
         for group in topt.param_groups:
@@ -330,15 +346,15 @@ def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch)
         topt.step()
         x_after = p.detach().cpu().numpy().copy()
         ours_x, ours_state = opt.step(x_before, g, state_before, lr=lr)
-        theirs_state = _state_from_torch(opt, topt.state[p], template)
+        theirs_state = _state_from_torch(opt, topt.state[p], x_after)
         if pending is not None:
             pending["params"].append((_snapshot(ours_x), _snapshot(x_after)))
             for f in fields[1:]:
                 pending[f].append((_snapshot(getattr(ours_state, f)), _snapshot(getattr(theirs_state, f))))
         else:
-            errors["params"][t] = _rel_error(ours_x, x_after)
+            errors["params"][t] = rel_error(ours_x, x_after)
             for f in fields[1:]:
-                errors[f][t] = _rel_error(getattr(ours_state, f), getattr(theirs_state, f))
+                errors[f][t] = rel_error(getattr(ours_state, f), getattr(theirs_state, f))
         torch_xs.append(x_after)
         if after is not None:
             after(x_after, _metric(problem, x_after))
@@ -370,7 +386,7 @@ def _snapshot(value):
 
 
 def _rel_errors(pairs) -> np.ndarray:
-    """[_rel_error(ours, theirs) for each pair], vectorised where every pair is a finite
+    """[rel_error(ours, theirs) for each pair], vectorised where every pair is a finite
     numeric array of one shape (the same two maxima per row), step by step otherwise."""
     out = np.zeros(len(pairs))
     if not pairs:
@@ -387,10 +403,10 @@ def _rel_errors(pairs) -> np.ndarray:
             diff, scale = np.abs(A - B).max(axis=1), np.abs(B).max(axis=1)
             out[:] = np.where(scale == 0, np.where(diff == 0, 0.0, np.inf), diff / np.where(scale == 0, 1.0, scale))
         for i in np.flatnonzero(~finite):
-            out[i] = _rel_error(*pairs[i])
+            out[i] = rel_error(*pairs[i])
         return out
     for i, (a, b) in enumerate(pairs):
-        out[i] = _rel_error(a, b)
+        out[i] = rel_error(a, b)
     return out
 
 
@@ -429,7 +445,7 @@ def _compare_plateau(plateau, problem, steps, metrics, device, dtype, tol, torch
     metrics = [float(m) for m in metrics]
     p = torch.zeros(1, requires_grad=True)
     topt = torch.optim.SGD([p], lr=plateau.lr)
-    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **plateau.torch_kwargs())
+    tsched = torch_scheduler(plateau, topt)
     state = plateau.init()
     fields = ("lr", "best", "num_bad_epochs", "cooldown_counter")
     errors = {f: np.zeros(len(metrics)) for f in fields}
@@ -457,27 +473,20 @@ def _compare_plateau(plateau, problem, steps, metrics, device, dtype, tol, torch
 def effective_lr(opt, state, lr: float | None = None) -> np.ndarray:
     """Per-coordinate factor that multiplies the (momentum-averaged) gradient in the next step.
 
-    SGD: lr.  Adagrad: clr / (sqrt(sum) + eps).  RMSprop: lr / (sqrt(square_avg) + eps)
-    (centered: of the variance).  Adadelta: lr sqrt(acc_delta + eps) / sqrt(square_avg + eps).
-    Adam/AdamW/NAdam: lr / (sqrt(v_hat) + eps) with v_hat = v / (1 - beta2^t) (AMSGrad: of max v).
-    Evaluated with the state after update t, so it describes the typical size of update t+1.
+    Each optimizer class defines its own ``effective_lr(state, lr)`` (SGD: lr; Adam:
+    lr / (sqrt(v_hat) + eps); ...).  Evaluated with the state after update t, so it describes
+    the typical size of update t+1.
+
+    >>> import numpy as np
+    >>> from lrcourse import optimizers
+    >>> opt = optimizers.Adagrad(lr=1.0)
+    >>> p, state = opt.step(np.zeros(2), np.array([3.0, 4.0]), opt.init(np.zeros(2)))
+    >>> effective_lr(opt, state).round(4).tolist()      # lr / sqrt(sum of g**2)
+    [0.3333, 0.25]
     """
-    lr = opt.lr if lr is None else float(lr)
-    if isinstance(opt, _opt.SGD):
-        return np.full(np.shape(state.momentum_buffer) if state.momentum_buffer is not None else (), lr)
-    if isinstance(opt, _opt.Adagrad):
-        clr = lr / (1 + max(state.step, 0) * opt.lr_decay)
-        return clr / (np.sqrt(state.sum) + opt.eps)
-    if isinstance(opt, _opt.RMSprop):
-        v = state.square_avg - (state.grad_avg**2 if opt.centered else 0.0)
-        return lr / (np.sqrt(v) + opt.eps)
-    if isinstance(opt, _opt.Adadelta):
-        return lr * np.sqrt(state.acc_delta + opt.eps) / np.sqrt(state.square_avg + opt.eps)
-    if isinstance(opt, (_opt.Adam, _opt.NAdam)):
-        t = max(state.step, 1)
-        v = state.max_exp_avg_sq if getattr(state, "max_exp_avg_sq", None) is not None else state.exp_avg_sq
-        return lr / (np.sqrt(v / (1 - opt.betas[1] ** t)) + opt.eps)
-    raise TypeError(f"no effective-LR formula for {type(opt).__name__}")
+    if not callable(getattr(opt, "effective_lr", None)):
+        raise TypeError(f"no effective-LR formula for {type(opt).__name__}")
+    return opt.effective_lr(state, lr)
 
 
 # --------------------------------------------------------------------------- without torch
@@ -501,23 +510,19 @@ def numpy_only(method, problem: Problem | None = None, steps: int = 300, schedul
     steps = int(steps)
     common = dict(device="cpu", dtype=dtype, tolerance=TOLERANCES[dtype], errors={}, max_error=float("nan"),
                   passed=False, first_failure=None, reference="none")
-    if isinstance(method, _opt.Optimizer):
+    kind = _kind(method, "numpy_only")
+    if kind == "optimizer":
         if problem is None:
             raise ValueError("an optimizer needs a problem, e.g. problems.IllConditionedQuadratic()")
         h = run(method, problem, steps, schedule=schedule, dtype=np.dtype(dtype))
         return NumpyOnly(method=type(method).__name__, kind="optimizer", steps=steps, numpy_curve=h.losses,
                          numpy_params=h.params, **common)
-    if isinstance(method, _sch.ReduceLROnPlateau):
+    if kind == "plateau":
         if metrics is None:
             if problem is None:
                 raise ValueError("ReduceLROnPlateau needs metrics=[...] or a problem to produce them")
             metrics = plateau_metrics(problem, steps)
         lrs = method.lrs([float(m) for m in metrics])
         return NumpyOnly(method="ReduceLROnPlateau", kind="plateau", steps=len(lrs), numpy_curve=lrs, **common)
-    if isinstance(method, _sch.Schedule):
-        lrs = np.asarray(method(np.arange(steps)), dtype=np.float64)
-        return NumpyOnly(method=type(method).__name__, kind="schedule", steps=steps, numpy_curve=lrs, **common)
-    raise TypeError(f"numpy_only() takes an lrcourse optimizer or schedule, got {type(method).__name__}")
-
-
-__all__ += ["NumpyOnly", "numpy_only", "plateau_metrics"]
+    lrs = np.asarray(method(np.arange(steps)), dtype=np.float64)
+    return NumpyOnly(method=type(method).__name__, kind="schedule", steps=steps, numpy_curve=lrs, **common)

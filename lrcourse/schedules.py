@@ -16,8 +16,11 @@ The torch twin of a schedule (not for SequentialLR, which takes scheduler object
     sched_t = getattr(torch.optim.lr_scheduler, type(s).__name__)(optimizer, **s.torch_kwargs())
 
 ReduceLROnPlateau is the one stateful schedule: ``pstate = plateau.step(pstate, metric)``.
+Every schedule class also knows ``kind`` ("schedule", or "plateau" for ReduceLROnPlateau),
+``example(lr, steps)`` (a typical instance for a run of ``steps`` updates, used by the panels)
+and ``variants(lr, steps)`` (the instances ``python -m lrcourse verify`` checks against torch).
 
-The cyclic schedules (appended to ``SCHEDULES`` at the end of the module):
+The cyclic schedules:
 
 * ``CosineAnnealingWarmRestarts(lr, T_0, T_mult=1, eta_min=0.0)`` (SGDR): cosine annealing
   restarted after T_0, T_0*T_mult, T_0*T_mult**2, ... updates; ``cycle_position(t)`` gives
@@ -85,8 +88,11 @@ def _steps(t) -> np.ndarray:
     return arr
 
 
-class Schedule:
-    """Base class: ``sched(t)`` validates ``t`` and returns a float (scalar t) or an array."""
+class _Scheduler:
+    """What every schedule shares: the checked base ``lr``, ``kind``, torch's keyword arguments,
+    an ``example`` and the ``variants`` worth verifying."""
+
+    kind = "schedule"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr", _check_lr(self.lr))
@@ -94,6 +100,25 @@ class Schedule:
 
     def _validate(self) -> None:
         pass
+
+    def torch_kwargs(self) -> dict:
+        """The fields other than ``lr`` as keyword arguments for the torch scheduler."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lr"}
+
+    @classmethod
+    def example(cls, lr: float = 0.1, steps: int = 300):
+        """A typical instance for a run of ``steps`` updates from base LR ``lr`` (the panels' default)."""
+        return cls(lr)
+
+    @classmethod
+    def variants(cls, lr: float = 0.1, steps: int = 300) -> tuple:
+        """The instances checked against torch by ``python -m lrcourse verify``."""
+        return (cls.example(lr, steps),)
+
+
+class Schedule(_Scheduler):
+    """Base class of the closed forms: ``sched(t)`` validates ``t`` and returns a float (scalar t)
+    or an array, the LR of update t."""
 
     def __call__(self, t):
         ts = _steps(t)
@@ -105,17 +130,24 @@ class Schedule:
     def _lr_at(self, t: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def torch_kwargs(self) -> dict:
-        """The fields other than ``lr`` as keyword arguments for the torch scheduler."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lr"}
-
 
 @dataclasses.dataclass(frozen=True)
 class ConstantLR(Schedule):
-    r"""lr_t = lr * factor for t < total_iters, then lr.
+    r"""A constant factor for the first updates: lr_t = lr * factor for t < total_iters, then lr.
 
     torch quirk, matched here: with total_iters = 0 torch applies the factor when the
     scheduler is built and never takes it back, so every update uses lr * factor.
+
+    Args (torch's names and defaults; ``lr`` is the optimizer's base LR):
+        factor: the multiplier while t < total_iters (1/3).
+        total_iters: how many updates use the reduced LR (5).
+
+    Example:
+        >>> ConstantLR(0.1, factor=0.5, total_iters=2)(range(4)).tolist()
+        [0.05, 0.05, 0.1, 0.1]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ConstantLR.html
     """
 
     lr: float
@@ -128,6 +160,14 @@ class ConstantLR(Schedule):
         object.__setattr__(self, "factor", float(self.factor))
         object.__setattr__(self, "total_iters", _check_int("total_iters", self.total_iters, 0))
 
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, factor=0.5, total_iters=max(steps // 10, 1))
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(lr, factor=0.25, total_iters=15),)
+
     def _lr_at(self, t):
         scaled = (t < self.total_iters) | (self.total_iters == 0)
         return np.where(scaled, self.lr * self.factor, self.lr)
@@ -135,7 +175,19 @@ class ConstantLR(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class StepLR(Schedule):
-    r"""Step decay: lr_t = lr * gamma ** floor(t / step_size)."""
+    r"""Step decay: lr_t = lr * gamma ** floor(t / step_size).
+
+    Args (torch's names and defaults; ``lr`` is the optimizer's base LR):
+        step_size: updates between two cuts.
+        gamma: the factor of each cut (0.1).
+
+    Example:
+        >>> StepLR(1.0, step_size=2, gamma=0.5)(range(6)).tolist()
+        [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.StepLR.html
+    """
 
     lr: float
     step_size: int
@@ -145,13 +197,35 @@ class StepLR(Schedule):
         object.__setattr__(self, "step_size", _check_int("step_size", self.step_size, 1))
         object.__setattr__(self, "gamma", _check_real("gamma", self.gamma, 0.0))
 
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, step_size=max(steps // 4, 1), gamma=0.5)
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(lr, step_size=10, gamma=0.5),)
+
     def _lr_at(self, t):
         return self.lr * self.gamma ** (t // self.step_size)
 
 
 @dataclasses.dataclass(frozen=True)
 class MultiStepLR(Schedule):
-    r"""lr_t = lr * gamma ** (number of milestones <= t); a repeated milestone counts twice."""
+    r"""Cuts at chosen updates: lr_t = lr * gamma ** (number of milestones <= t).
+
+    A repeated milestone counts twice, as in torch.
+
+    Args (torch's names and defaults; ``lr`` is the optimizer's base LR):
+        milestones: the updates at which the LR is multiplied by gamma.
+        gamma: the factor of each cut (0.1).
+
+    Example:
+        >>> MultiStepLR(1.0, milestones=[1, 3, 3], gamma=0.5)(range(5)).tolist()
+        [1.0, 0.5, 0.5, 0.125, 0.125]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.MultiStepLR.html
+    """
 
     lr: float
     milestones: tuple
@@ -165,6 +239,14 @@ class MultiStepLR(Schedule):
         object.__setattr__(self, "milestones", tuple(sorted(ms)))
         object.__setattr__(self, "gamma", _check_real("gamma", self.gamma, 0.0))
 
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, milestones=(steps // 3, 2 * steps // 3), gamma=0.1)
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(lr, milestones=[10, 30, 30], gamma=0.5),)
+
     def _lr_at(self, t):
         passed = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
         return self.lr * self.gamma ** passed
@@ -175,7 +257,18 @@ class MultiStepLR(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class ExponentialLR(Schedule):
-    r"""Exponential decay: lr_t = lr * gamma ** t.  The seed formula lr * exp(-k t) is gamma = exp(-k)."""
+    r"""Exponential decay: lr_t = lr * gamma ** t.  The seed formula lr * exp(-k t) is gamma = exp(-k).
+
+    Args (torch's names; ``lr`` is the optimizer's base LR):
+        gamma: the factor per update.
+
+    Example:
+        >>> ExponentialLR(1.0, gamma=0.5)(range(4)).tolist()
+        [1.0, 0.5, 0.25, 0.125]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ExponentialLR.html
+    """
 
     lr: float
     gamma: float
@@ -183,16 +276,37 @@ class ExponentialLR(Schedule):
     def _validate(self):
         object.__setattr__(self, "gamma", _check_real("gamma", self.gamma, 0.0))
 
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, gamma=0.99)
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(lr, gamma=math.exp(-0.05)),)
+
     def _lr_at(self, t):
         return self.lr * self.gamma ** t.astype(np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
 class CosineAnnealingLR(Schedule):
-    r"""lr_t = eta_min + (lr - eta_min) * (1 + cos(pi * t / T_max)) / 2.
+    r"""Half a cosine from lr to eta_min: lr_t = eta_min + (lr - eta_min) * (1 + cos(pi * t / T_max)) / 2.
 
     Not clamped at T_max: like torch's, it is periodic with period 2 * T_max, climbing back
     to lr after reaching eta_min (use SequentialLR with a ConstantLR tail to hold eta_min).
+    torch computes it recursively; the two agree to about 1e-13 of lr after 1000 updates.
+
+    Args (torch's names and defaults; ``lr`` is the optimizer's base LR):
+        T_max: the update at which the LR reaches eta_min (half the period).
+        eta_min: the lowest LR (0).
+
+    Example:
+        >>> CosineAnnealingLR(1.0, T_max=4)(range(9)).round(4).tolist()   # back up after T_max
+        [1.0, 0.8536, 0.5, 0.1464, 0.0, 0.1464, 0.5, 0.8536, 1.0]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.CosineAnnealingLR.html
+        Loshchilov & Hutter, 2017, SGDR: https://arxiv.org/abs/1608.03983
     """
 
     lr: float
@@ -203,17 +317,40 @@ class CosineAnnealingLR(Schedule):
         object.__setattr__(self, "T_max", _check_int("T_max", self.T_max, 1))
         object.__setattr__(self, "eta_min", _check_real("eta_min", self.eta_min, 0.0))
 
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, T_max=max(steps, 1))
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(lr, T_max=40, eta_min=0.001),)  # 300 updates: past T_max, periodic
+
     def _lr_at(self, t):
         return self.eta_min + (self.lr - self.eta_min) * (1 + np.cos(np.pi * t / self.T_max)) / 2
 
 
 @dataclasses.dataclass(frozen=True)
 class LinearLR(Schedule):
-    r"""Linear warm-up (or decay) of the factor:
+    r"""Linear warm-up (or decay) of the factor, then constant.
+
     lr_t = lr * (start_factor + (end_factor - start_factor) * min(t, total_iters) / total_iters).
 
     torch forbids start_factor = 0, so a LinearLR warm-up never starts at LR 0
-    (LambdaLR can).
+    (LambdaLR can).  torch's recursion ends at 0.10000000000000007 where this closed form
+    gives 0.1.
+
+    Args (torch's names and defaults; ``lr`` is the optimizer's base LR):
+        start_factor: the factor of update 0, in (0, 1] (1/3).
+        end_factor: the factor from update total_iters on, in [0, 1] (1).
+        total_iters: the length of the ramp (5).
+
+    Example:
+        >>> LinearLR(1.0, start_factor=0.25, total_iters=3)(range(5)).tolist()
+        [0.25, 0.5, 0.75, 1.0, 1.0]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.LinearLR.html
+        Goyal et al., 2017 (gradual warm-up): https://arxiv.org/abs/1706.02677
     """
 
     lr: float
@@ -233,17 +370,40 @@ class LinearLR(Schedule):
         object.__setattr__(self, "end_factor", float(self.end_factor))
         object.__setattr__(self, "total_iters", _check_int("total_iters", self.total_iters, 1))
 
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, start_factor=0.1, total_iters=max(steps // 10, 1))
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(lr, start_factor=0.1, total_iters=20), cls(lr, start_factor=1.0, end_factor=0.05, total_iters=50))
+
     def _lr_at(self, t):
         frac = np.minimum(t, self.total_iters) / self.total_iters
         return self.lr * (self.start_factor + (self.end_factor - self.start_factor) * frac)
 
 
+def _warmup_lambda(t):
+    """LambdaLR example: linear warm-up over 10 updates (LR 0 at the first update)."""
+    return min(t / 10, 1.0)
+
+
 @dataclasses.dataclass(frozen=True)
 class LambdaLR(Schedule):
-    r"""lr_t = lr * lr_lambda(t), with t passed as a Python int, as torch does.
+    r"""Any factor you write: lr_t = lr * lr_lambda(t), with t passed as a Python int, as torch does.
 
     torch applies lr_lambda(0) when the scheduler is constructed, so update 0 uses
     lr * lr_lambda(0): ``lambda t: min(t / 10, 1)`` makes the first update use LR 0.
+
+    Args (torch's names; ``lr`` is the optimizer's base LR):
+        lr_lambda: a function of the update number t that returns the factor.
+
+    Example:
+        >>> LambdaLR(0.5, lr_lambda=lambda t: min(t / 2, 1))(range(4)).tolist()
+        [0.0, 0.25, 0.5, 0.5]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.LambdaLR.html
     """
 
     lr: float
@@ -253,6 +413,10 @@ class LambdaLR(Schedule):
         if not callable(self.lr_lambda):
             raise TypeError(f"lr_lambda must be a function of the update number, got {self.lr_lambda!r}")
 
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, lr_lambda=_warmup_lambda)
+
     def _lr_at(self, t):
         factors = np.array([float(self.lr_lambda(int(k))) for k in t.reshape(-1)], dtype=np.float64)
         return self.lr * factors.reshape(t.shape)
@@ -260,15 +424,25 @@ class LambdaLR(Schedule):
 
 @dataclasses.dataclass(frozen=True)
 class SequentialLR(Schedule):
-    r"""Run ``schedulers[i]`` from update milestones[i-1] on, restarted at its own t = 0.
+    r"""Schedules one after another: ``schedulers[i]`` from update milestones[i-1] on, restarted at its t = 0.
 
     lr_t = schedulers[i](t - milestones[i-1])  for milestones[i-1] <= t < milestones[i].
-    E.g. a 5-step linear warm-up then cosine annealing::
-
-        SequentialLR(schedulers=(LinearLR(lr, start_factor=0.1, total_iters=5),
-                                 CosineAnnealingLR(lr, T_max=95)), milestones=(5,))
-
     All schedulers share one base LR (as torch's all share one optimizer); ``lr`` is it.
+    The torch twin takes scheduler objects: build it with ``runs.torch_scheduler``.
+
+    Args (torch's names):
+        schedulers: the closed-form schedules, in order.
+        milestones: the updates at which the next one takes over (one fewer than schedulers).
+
+    Example: a 2-update linear warm-up, then cosine annealing over 4 updates.
+
+        >>> warm_cos = SequentialLR(schedulers=(LinearLR(1.0, start_factor=0.5, total_iters=2),
+        ...                                     CosineAnnealingLR(1.0, T_max=4)), milestones=(2,))
+        >>> warm_cos(range(6)).round(4).tolist()
+        [0.5, 0.75, 1.0, 0.8536, 0.5, 0.1464]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.SequentialLR.html
     """
 
     schedulers: tuple
@@ -280,7 +454,7 @@ class SequentialLR(Schedule):
         if len(scheds) < 1:
             raise ValueError("SequentialLR expects at least one scheduler, but got no scheduler.")
         for i, s in enumerate(scheds):
-            if isinstance(s, ReduceLROnPlateau) or not isinstance(s, Schedule):
+            if not isinstance(s, Schedule):
                 raise ValueError(f"SequentialLR needs closed-form schedules; got {type(s).__name__} at index {i}")
         lrs = {s.lr for s in scheds}
         if len(lrs) != 1 or (self.lr is not None and float(self.lr) not in lrs):
@@ -298,6 +472,17 @@ class SequentialLR(Schedule):
         object.__setattr__(self, "milestones", ms)
         object.__setattr__(self, "lr", scheds[0].lr)
 
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        k = max(steps // 10, 1)
+        return cls(schedulers=(LinearLR(lr, start_factor=0.1, total_iters=k),
+                               CosineAnnealingLR(lr, T_max=max(steps - k, 1))), milestones=(k,))
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(schedulers=(LinearLR(lr, start_factor=0.1, total_iters=10), CosineAnnealingLR(lr, T_max=90)),
+                    milestones=(10,)),)
+
     def _lr_at(self, t):
         idx = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
         starts = np.asarray((0,) + self.milestones, dtype=np.int64)
@@ -312,9 +497,6 @@ class SequentialLR(Schedule):
         raise TypeError("SequentialLR's torch twin takes scheduler objects: see lrcourse.runs.torch_scheduler")
 
 
-SCHEDULES = (ConstantLR, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, LambdaLR, SequentialLR)
-
-
 # --------------------------------------------------------------------------- ReduceLROnPlateau
 class PlateauState(NamedTuple):
     lr: float
@@ -325,9 +507,10 @@ class PlateauState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class ReduceLROnPlateau:
+class ReduceLROnPlateau(_Scheduler):
     r"""Cut the LR by ``factor`` when a monitored metric stops improving (torch's rules).
 
+    The one stateful schedule: not a function of t, so not a ``Schedule``.
     With ``pstate = plateau.step(pstate, metric)`` once per epoch:
 
     * improvement (mode min): metric < best * (1 - threshold) (rel) or < best - threshold (abs);
@@ -338,7 +521,27 @@ class ReduceLROnPlateau:
       new_lr = max(lr * factor, min_lr), applied only if lr - new_lr > eps;
       then cooldown_counter = cooldown and num_bad_epochs = 0.
     * a NaN metric is never better, so it counts as a bad epoch.
+
+    Args (torch's names and defaults; ``lr`` is the optimizer's base LR):
+        mode: "min" (a loss) or "max" (an accuracy).
+        factor: the LR's multiplier at a cut (0.1).
+        patience: bad epochs tolerated before a cut (10).
+        threshold: the margin an improvement must beat (1e-4).
+        threshold_mode: "rel" (a fraction of best) or "abs".
+        cooldown: epochs after a cut during which bad epochs are not counted (0).
+        min_lr: the LR never goes below it (0).
+        eps: a cut smaller than eps is skipped (1e-8).
+
+    Example:
+        >>> plateau = ReduceLROnPlateau(1.0, patience=1, factor=0.5)
+        >>> plateau.lrs([3.0, 2.0, 2.0, 2.0, 1.0, 1.5, 1.5]).tolist()   # cut on the 2nd bad epoch in a row
+        [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html
     """
+
+    kind = "plateau"
 
     lr: float
     mode: str = "min"
@@ -350,8 +553,7 @@ class ReduceLROnPlateau:
     min_lr: float = 0.0
     eps: float = 1e-8
 
-    def __post_init__(self):
-        object.__setattr__(self, "lr", _check_lr(self.lr))
+    def _validate(self):
         if self.mode not in ("min", "max"):
             raise ValueError(f"mode {self.mode!r} is unknown! Use 'min' or 'max'.")
         if self.threshold_mode not in ("rel", "abs"):
@@ -365,6 +567,14 @@ class ReduceLROnPlateau:
         object.__setattr__(self, "threshold", _check_real("threshold", self.threshold))
         object.__setattr__(self, "min_lr", _check_real("min_lr", self.min_lr, 0.0))
         object.__setattr__(self, "eps", _check_real("eps", self.eps, 0.0))
+
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, patience=5, threshold=1e-3)
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(lr, patience=2, cooldown=1, threshold=0.01),)
 
     def init(self) -> PlateauState:
         worst = math.inf if self.mode == "min" else -math.inf
@@ -401,9 +611,6 @@ class ReduceLROnPlateau:
             out.append(state.lr)
         return np.asarray(out, dtype=np.float64)
 
-    def torch_kwargs(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "lr"}
-
 
 # --------------------------------------------------------------------------- cyclic schedules
 def _check_positive_int(name: str, value) -> int:
@@ -426,6 +633,21 @@ class CosineAnnealingWarmRestarts(Schedule):
     torch counts T_cur up one per ``scheduler.step()``; the closed form finds the cycle with
     integer arithmetic, so it is exact at any t (torch's ``step(epoch)`` path uses a
     truncating float log instead, which can pick the wrong cycle at a boundary).
+
+    Args (torch's names and defaults; ``lr`` is the optimizer's base LR):
+        T_0: the length of the first cycle.
+        T_mult: each cycle is T_mult times longer than the one before (1).
+        eta_min: the LR the cosine heads for (0).
+
+    Example:
+        >>> sgdr = CosineAnnealingWarmRestarts(1.0, T_0=2, T_mult=2)
+        >>> sgdr(range(7)).round(4).tolist(), sgdr.cycle_starts(6).tolist()
+        ([1.0, 0.5, 1.0, 0.8536, 0.5, 0.1464, 1.0], [0, 2, 6])
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.CosineAnnealingWarmRestarts.html
+        Loshchilov & Hutter, 2017, SGDR: Stochastic Gradient Descent with Warm Restarts:
+        https://arxiv.org/abs/1608.03983
     """
 
     lr: float
@@ -444,6 +666,14 @@ class CosineAnnealingWarmRestarts(Schedule):
         if not (eta_min >= 0.0 and math.isfinite(eta_min)):
             raise ValueError(f"Invalid eta_min value: {eta_min} (must be finite and >= 0)")
         object.__setattr__(self, "eta_min", eta_min)
+
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, T_0=max(steps // 7, 1), T_mult=2)
+
+    @classmethod
+    def variants(cls, lr=0.1, steps=300):
+        return (cls(lr, T_0=20, T_mult=2),)
 
     def cycle_starts(self, until: int) -> np.ndarray:
         """The updates at which a cycle starts (0, T_0, ...), all those <= ``until``."""
@@ -495,6 +725,28 @@ class OneCycleLR(Schedule):
     agree (torch silently uses total_steps), and a phase of zero length is refused (torch
     divides by zero: at construction when pct_start * N = 1, at the last scheduler.step()
     when the last phase is empty, e.g. pct_start = 1 with two phases).
+
+    Args (torch's names and defaults):
+        max_lr: the peak LR.
+        total_steps, epochs, steps_per_epoch: N, directly or as epochs * steps_per_epoch.
+        pct_start: the fraction of N spent warming up (0.3).
+        anneal_strategy: "cos" or "linear".
+        cycle_momentum, base_momentum, max_momentum: the momentum / beta1 cycle (0.85 .. 0.95).
+        div_factor: initial_lr = max_lr / div_factor (25).
+        final_div_factor: min_lr = initial_lr / final_div_factor (1e4).
+        three_phase: the paper's symmetric warm-up and cool-down, then the final anneal.
+
+    Example:
+        >>> one = OneCycleLR(1.0, total_steps=5, pct_start=0.4, anneal_strategy="linear", div_factor=4.0,
+        ...                  final_div_factor=2.0)
+        >>> one(range(5)).round(4).tolist()          # up to max_lr, then down to max_lr / 4 / 2
+        [0.25, 1.0, 0.7083, 0.4167, 0.125]
+        >>> one.momentum(range(5)).round(4).tolist()  # the momentum moves the other way
+        [0.95, 0.85, 0.8833, 0.9167, 0.95]
+
+    References:
+        torch: https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.OneCycleLR.html
+        Smith & Topin, 2019, Super-Convergence: https://arxiv.org/abs/1708.07120
     """
 
     max_lr: float
@@ -514,6 +766,10 @@ class OneCycleLR(Schedule):
     def lr(self) -> float:
         """The schedule's scale: max_lr (torch's base; it ignores the optimizer's lr)."""
         return self.max_lr
+
+    @classmethod
+    def example(cls, lr=0.1, steps=300):
+        return cls(lr, total_steps=steps)
 
     @property
     def num_steps(self) -> int:
@@ -628,4 +884,5 @@ class OneCycleLR(Schedule):
         return float(out) if np.ndim(t) == 0 else out
 
 
-SCHEDULES = SCHEDULES + (CosineAnnealingWarmRestarts, OneCycleLR)
+SCHEDULES = (ConstantLR, StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, LambdaLR, SequentialLR,
+             CosineAnnealingWarmRestarts, OneCycleLR)

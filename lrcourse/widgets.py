@@ -64,28 +64,8 @@ def _torch_version() -> str:
     return torch.__version__.split("+")[0]
 
 
-def _devices() -> list:
-    """cpu, plus cuda when torch sees a GPU (nothing else is offered)."""
-    if not runs.torch_available():
-        return ["cpu"]
-    import torch
-
-    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
-
-
-def _default_device() -> str:
-    return _devices()[-1]  # cuda when there is one, as runs.pick_device("auto") does
-
-
 def _kind(method) -> str:
-    if isinstance(method, _opt.Optimizer):
-        return "optimizer"
-    if isinstance(method, _sch.ReduceLROnPlateau):
-        return "plateau"
-    if isinstance(method, _sch.Schedule):
-        return "schedule"
-    raise TypeError(f"VerificationPanel takes an lrcourse optimizer or schedule (or a subclass of one), "
-                    f"got {type(method).__name__}")
+    return runs._kind(method, "VerificationPanel")
 
 
 def _library_name(method) -> str:
@@ -98,49 +78,15 @@ def _library_name(method) -> str:
 def example(cls, steps: int = 300):
     """A sensible instance of an lrcourse optimizer or schedule class (or subclass) for a panel.
 
-    Optimizers get an LR that converges on the course's 2-D problems; schedules get their
-    required arguments filled in for a run of ``steps`` updates.
+    The class knows it: optimizers get an LR that converges on the course's 2-D problems
+    (``cls.example()``), schedules their required arguments for a run of ``steps`` updates
+    (``cls.example(steps=steps)``).  An instance is returned as it is.
     """
     if not isinstance(cls, type):
         return cls
-    steps = int(steps)
     if issubclass(cls, _opt.Optimizer):
-        lrs = {"SGD": 1e-3, "Adagrad": 0.5, "RMSprop": 1e-2, "Adadelta": 1.0, "Adam": 0.05, "AdamW": 0.05,
-               "NAdam": 0.05}
-        base = next((c.__name__ for c in cls.__mro__ if c.__name__ in lrs), None)
-        return cls(lr=lrs[base]) if base else cls()
-    lr = 0.1
-    name = next((c.__name__ for c in cls.__mro__ if c in _sch.SCHEDULES or c is _sch.ReduceLROnPlateau), "")
-    k = max(steps // 10, 1)
-    if name == "StepLR":
-        return cls(lr, step_size=max(steps // 4, 1), gamma=0.5)
-    if name == "MultiStepLR":
-        return cls(lr, milestones=(steps // 3, 2 * steps // 3), gamma=0.1)
-    if name == "ExponentialLR":
-        return cls(lr, gamma=0.99)
-    if name == "CosineAnnealingLR":
-        return cls(lr, T_max=steps)
-    if name == "LinearLR":
-        return cls(lr, start_factor=0.1, total_iters=k)
-    if name == "ConstantLR":
-        return cls(lr, factor=0.5, total_iters=k)
-    if name == "LambdaLR":
-        return cls(lr, lr_lambda=_warmup_lambda)
-    if name == "SequentialLR":
-        return cls(schedulers=(_sch.LinearLR(lr, start_factor=0.1, total_iters=k),
-                               _sch.CosineAnnealingLR(lr, T_max=max(steps - k, 1))), milestones=(k,))
-    if name == "CosineAnnealingWarmRestarts":
-        return cls(lr, T_0=max(steps // 7, 1), T_mult=2)
-    if name == "OneCycleLR":
-        return cls(lr, total_steps=steps)
-    if name == "ReduceLROnPlateau":
-        return cls(lr, patience=5, threshold=1e-3)
-    return cls(lr)
-
-
-def _warmup_lambda(t):
-    """LambdaLR example: linear warm-up over 10 updates (LR 0 at the first update)."""
-    return min(t / 10, 1.0)
+        return cls.example()
+    return cls.example(steps=int(steps))
 
 
 class _LogOrZero(W.HBox):
@@ -386,6 +332,10 @@ def _error_text(e: Exception):
     return msg, f"ERROR — {msg}"
 
 
+def _error_html(text: str) -> str:
+    return f"<div style='color:#a00;font-weight:bold'>{html.escape(text)}</div>"
+
+
 def _encode_png(canvas) -> bytes:
     from PIL import Image as _PIL
 
@@ -514,6 +464,29 @@ class _FigurePanel(W.VBox):
     def recompute(self):
         raise NotImplementedError
 
+    def _fail(self, e: Exception, where):
+        """Show an exception in the HTML widget ``where`` instead of a traceback; the panel keeps working.
+
+        Sets ``error`` (the message), ``verdict`` (what is shown) and ``result`` (None)."""
+        self.error, self.verdict = _error_text(e)
+        self.result = None
+        where.value = _error_html(self.verdict)
+
+    @staticmethod
+    def _draw_contour(ax, problem, old, start, star_marker):
+        """Contours of a 2-D problem on ax, limits to fit, its start and minimizer on the two
+        markers; ``old`` (the previous contour set, or None) is removed.  Returns the new set."""
+        if old is not None:
+            old.remove()
+        X, Y, Z = _prob.contour_grid(problem)
+        contour = ax.contour(X, Y, Z, levels=_prob.contour_levels(Z), colors="0.6", linewidths=0.7)
+        ax.set_xlim(X.min(), X.max())
+        ax.set_ylim(Y.min(), Y.max())
+        start.set_data([problem.x0[0]], [problem.x0[1]])
+        star = getattr(problem, "x_star", None)
+        star_marker.set_data(([star[0]], [star[1]]) if star is not None else ([], []))
+        return contour
+
 
 # --------------------------------------------------------------------------- verification panel
 class VerificationPanel(_FigurePanel):
@@ -570,9 +543,10 @@ class VerificationPanel(_FigurePanel):
             raise ValueError(f"unknown problem {problem!r}; choose one of {choices} or pass a Problem")
 
         device = settings.get("device", "auto")
-        device = _default_device() if device == "auto" else device
-        if device not in _devices():
-            raise ValueError(f"device {device!r} is not available here; choose one of {_devices()} or 'auto'")
+        available = runs.devices()
+        device = available[-1] if device == "auto" else device  # cuda when there is one, as runs.pick_device
+        if device not in available:
+            raise ValueError(f"device {device!r} is not available here; choose one of {available} or 'auto'")
 
         # -- controls
         self.controls = _field_controls(method, steps)
@@ -582,7 +556,7 @@ class VerificationPanel(_FigurePanel):
                                    continuous_update=False, style=_DESC, layout=_wide()),
             "steps": W.IntSlider(value=steps, min=10, max=max(1000, steps), step=10, description="steps",
                                  continuous_update=False, style=_DESC, layout=_wide()),
-            "device": W.Dropdown(options=_devices(), value=device,
+            "device": W.Dropdown(options=available, value=device,
                                  description="device", style=_DESC, layout=_wide()),
             "dtype": W.Dropdown(options=["float64", "float32"], value=settings.get("dtype", "float64"),
                                 description="dtype", style=_DESC, layout=_wide()),
@@ -669,7 +643,7 @@ class VerificationPanel(_FigurePanel):
         where = f"{device}/{dtype}"
         if self.kind != "optimizer":
             where += " (LRs are host floats)"
-        gpu = "" if "cuda" in _devices() else " — no CUDA GPU seen by torch, so CPU only"
+        gpu = "" if "cuda" in runs.devices() else " — no CUDA GPU seen by torch, so CPU only"
         return f"{who} against <code>{twin}</code> (torch {_torch_version()}) on {where}{gpu}"
 
     # -- the work
@@ -708,12 +682,10 @@ class VerificationPanel(_FigurePanel):
                             "total": time.perf_counter() - t0}
 
     def _show_error(self, e, torch_ok, device, dtype):
-        self.error, self.verdict = _error_text(e)
-        self.result = None
+        self._fail(e, self.verdict_html)
         self.header.value = f"<b>{html.escape(type(self._base).__name__)}</b>: " + self._describe(torch_ok, device, dtype)
-        self.verdict_html.value = (f"<div style='color:#a00;font-weight:bold'>{html.escape(self.verdict)}</div>"
-                                   f"<div style='color:#555'>Change a control to fix it; the figure shows the last "
-                                   f"valid settings.</div>")
+        self.verdict_html.value += ("<div style='color:#555'>Change a control to fix it; the figure shows the last "
+                                    "valid settings.</div>")
 
     def _show_verdict(self, torch_ok, device, dtype):
         ok = self.result.passed if torch_ok else None
@@ -830,15 +802,7 @@ class VerificationPanel(_FigurePanel):
         ax = a["traj_ax"]
         key = id(problem)
         if a["contour_key"] != key:
-            if a["contour"] is not None:
-                a["contour"].remove()
-            X, Y, Z = _prob.contour_grid(problem)
-            a["contour"] = ax.contour(X, Y, Z, levels=_prob.contour_levels(Z), colors="0.6", linewidths=0.7)
-            ax.set_xlim(X.min(), X.max())
-            ax.set_ylim(Y.min(), Y.max())
-            a["start"].set_data([problem.x0[0]], [problem.x0[1]])
-            star = getattr(problem, "x_star", None)
-            a["star"].set_data(([star[0]], [star[1]]) if star is not None else ([], []))
+            a["contour"] = self._draw_contour(ax, problem, a["contour"], a["start"], a["star"])
             a["contour_key"] = key
         a["np_traj"].set_data(r.numpy_params[:, 0], r.numpy_params[:, 1])
         if r.torch_params is not None:
@@ -863,7 +827,6 @@ class ScheduleComposer(_FigurePanel):
                  restarts=False):
         super().__init__()
         steps = int(steps)
-        self.has_restarts = hasattr(_sch, "CosineAnnealingWarmRestarts")
         d = lambda name: dict(description=name, style=_DESC, layout=_wide())  # noqa: E731
         self.controls = c = {
             "lr": W.FloatLogSlider(value=lr, base=10, min=-5, max=1, step=0.05, readout_format=".3g",
@@ -887,7 +850,7 @@ class ScheduleComposer(_FigurePanel):
             "T_max": W.IntSlider(value=max(steps - warmup_steps, 1), min=0, max=max(2000, steps),
                                  continuous_update=False, **d("T_max / T_0")),
             "eta_min": _LogOrZero("eta_min", 0.0, -8, 0),
-            "restarts": W.Checkbox(value=bool(restarts) and self.has_restarts, disabled=not self.has_restarts,
+            "restarts": W.Checkbox(value=bool(restarts),
                                    **d("warm restarts (SGDR)")),
             "T_mult": W.IntSlider(value=1, min=1, max=4, continuous_update=False, **d("T_mult")),
         }
@@ -903,8 +866,7 @@ class ScheduleComposer(_FigurePanel):
         left = W.VBox([c[k] for k in ("lr", "steps", "warmup", "warmup_steps", "start_factor")])
         right = W.VBox([c[k] for k in ("decay", "step_size", "milestones", "gamma", "exp_gamma", "auto_T_max",
                                        "T_max", "eta_min", "restarts", "T_mult")])
-        note = "" if self.has_restarts else " (warm restarts need schedules.CosineAnnealingWarmRestarts)"
-        self.header = W.HTML(f"<b>Schedule composer</b>: warm-up, then decay, as one SequentialLR{note}")
+        self.header = W.HTML("<b>Schedule composer</b>: warm-up, then decay, as one SequentialLR")
         self.children = [self.header, W.HBox([left, right]), self.verdict_html, self.image, self.code_html]
         self.add_class("lrcourse-composer")
         self._build_axes()
@@ -934,7 +896,7 @@ class ScheduleComposer(_FigurePanel):
             body = _sch.MultiStepLR(lr, milestones=c["milestones"].parsed, gamma=float(c["gamma"].value))
         elif decay == "exponential":
             body = _sch.ExponentialLR(lr, gamma=float(c["exp_gamma"].value))
-        elif decay == "cosine" and c["restarts"].value and self.has_restarts:
+        elif decay == "cosine" and c["restarts"].value:
             body = _sch.CosineAnnealingWarmRestarts(lr, T_0=T, T_mult=int(c["T_mult"].value), eta_min=eta_min)
         elif decay == "cosine":
             body = _sch.CosineAnnealingLR(lr, T_max=T, eta_min=eta_min)
@@ -1019,9 +981,7 @@ class ScheduleComposer(_FigurePanel):
                 code = self.code()
                 result = runs.compare(sched, steps=steps, device="cpu") if torch_ok else runs.numpy_only(sched, None, steps)
             except Exception as e:
-                self.error, self.verdict = _error_text(e)
-                self.result = None
-                self.verdict_html.value = f"<div style='color:#a00;font-weight:bold'>{html.escape(self.verdict)}</div>"
+                self._fail(e, self.verdict_html)
                 return
             t1 = time.perf_counter()
             self.schedule, self.result, self.error, self.verdict = sched, result, None, result.verdict
@@ -1051,9 +1011,7 @@ class ScheduleComposer(_FigurePanel):
                 t2 = time.perf_counter()
                 render = self._render()
             except Exception as e:
-                self.error, self.verdict = _error_text(e)
-                self.result = None
-                self.verdict_html.value = f"<div style='color:#a00;font-weight:bold'>{html.escape(self.verdict)}</div>"
+                self._fail(e, self.verdict_html)
                 self._bg = None
                 return
             color = "#070" if getattr(result, "passed", False) else ("#a00" if torch_ok else "#555")
@@ -1081,13 +1039,10 @@ def _short(sched) -> str:
 
 # --------------------------------------------------------------------------- optimizer playground
 def _default_racers():
-    return {
-        "SGD": _opt.SGD(lr=1e-3),
-        "SGD + momentum 0.9": _opt.SGD(lr=1e-3, momentum=0.9),
-        "RMSprop": _opt.RMSprop(lr=1e-2),
-        "Adagrad": _opt.Adagrad(lr=0.5),
-        "Adam": _opt.Adam(lr=0.05),
-    }
+    """The playground's default field, each at its class's example LR."""
+    sgd = _opt.SGD.example()
+    return {"SGD": sgd, "SGD + momentum 0.9": dataclasses.replace(sgd, momentum=0.9),
+            "RMSprop": _opt.RMSprop.example(), "Adagrad": _opt.Adagrad.example(), "Adam": _opt.Adam.example()}
 
 
 def _label(opt) -> str:
@@ -1227,8 +1182,7 @@ class OptimizerPlayground(_FigurePanel):
                         if not np.all(np.isfinite(h.losses)):
                             diverged.append(label)
             except Exception as e:
-                self.error, text = _error_text(e)
-                self.status.value = f"<div style='color:#a00;font-weight:bold'>{html.escape(text)}</div>"
+                self._fail(e, self.status)
                 return
             t1 = time.perf_counter()
             self.problem, self.histories, self.effective_lrs, self.error = problem, hists, effs, None
@@ -1237,8 +1191,7 @@ class OptimizerPlayground(_FigurePanel):
                 t2 = time.perf_counter()
                 render = self._render()
             except Exception as e:
-                self.error, text = _error_text(e)
-                self.status.value = f"<div style='color:#a00;font-weight:bold'>{html.escape(text)}</div>"
+                self._fail(e, self.status)
                 self._bg = None
                 return
             best = min(hists, key=lambda k: hists[k].losses[-1] if np.isfinite(hists[k].losses[-1]) else np.inf)
@@ -1253,15 +1206,7 @@ class OptimizerPlayground(_FigurePanel):
         ax = self._tax
         key = self.controls["problem"].value
         if key != self._contour_key:
-            if self._contour is not None:
-                self._contour.remove()
-            X, Y, Z = _prob.contour_grid(problem)
-            self._contour = ax.contour(X, Y, Z, levels=_prob.contour_levels(Z), colors="0.6", linewidths=0.7)
-            ax.set_xlim(X.min(), X.max())
-            ax.set_ylim(Y.min(), Y.max())
-            self._start.set_data([problem.x0[0]], [problem.x0[1]])
-            star = getattr(problem, "x_star", None)
-            self._star.set_data(([star[0]], [star[1]]) if star is not None else ([], []))
+            self._contour = self._draw_contour(ax, problem, self._contour, self._start, self._star)
             self._contour_key = key
         x = np.arange(steps + 1)
         losses, lrs = [], []

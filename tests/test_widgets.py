@@ -368,7 +368,7 @@ def test_the_device_menu_offers_cuda_only_when_torch_sees_it(monkeypatch):
         assert panel.controls["device"].options == ("cpu",)
         assert "no CUDA GPU seen by torch, so CPU only" in panel.header.value
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert widgets._devices() == ["cpu", "cuda"]
+    assert runs.devices() == ["cpu", "cuda"]
 
 
 # --------------------------------------------------------------------------- schedule composer
