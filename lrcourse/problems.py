@@ -19,7 +19,11 @@ __all__ = [
 
 
 class Problem:
-    """Base class.  ``dim == 2`` problems can be drawn as contour plots (see ``grid_loss``)."""
+    """Base class of the problems: ``x0``, ``loss(x)``, ``grad(x, t)``; 2-D ones also ``grid_loss``.
+
+    ``grad(x, t)`` is the gradient update t uses (t matters only for stochastic problems),
+    in x's dtype.  ``dim == 2`` problems can be drawn as contour plots (see ``grid_loss``).
+    """
 
     name = "problem"
     x0: np.ndarray
@@ -44,10 +48,21 @@ class Problem:
 
 
 class Quadratic(Problem):
-    r"""f(x) = 1/2 (x - x_star)^T A (x - x_star); grad = A (x - x_star).
+    r"""A quadratic bowl: f(x) = 1/2 (x - x_star)^T A (x - x_star); grad = A (x - x_star).
 
     Gradient descent with a constant LR is stable iff lr < 2 / L, L = the largest
-    eigenvalue of A.
+    eigenvalue of A (lesson 01); ``L`` and ``mu`` (the smallest) are attributes.
+
+    Args:
+        A: the symmetric positive (semi-)definite curvature matrix.
+        x0: the start.
+        x_star: the minimizer (default 0).
+        name: the display name.
+
+    Example:
+        >>> q = Quadratic([[2.0, 0.0], [0.0, 8.0]], x0=[1.0, 1.0])
+        >>> q.loss(q.x0), q.grad(q.x0).tolist(), q.L
+        (5.0, [2.0, 8.0], 8.0)
     """
 
     def __init__(self, A, x0, x_star=None, name="quadratic"):
@@ -75,7 +90,16 @@ class Quadratic(Problem):
 
 
 class IllConditionedQuadratic(Quadratic):
-    """A 2-D quadratic valley with curvatures 1 and ``condition``, rotated by ``angle``."""
+    """A 2-D quadratic valley with curvatures 1 and ``condition``, rotated by ``angle``.
+
+    A = R diag(1, condition) R^T with R the rotation by ``angle``; the rotation couples the
+    coordinates, so a per-coordinate LR (Adagrad, Adam) cannot simply undo the conditioning.
+
+    Example:
+        >>> q = IllConditionedQuadratic(condition=25.0)
+        >>> round(q.L, 6), round(q.mu, 6), q.x0.tolist()
+        (25.0, 1.0, [-4.0, 2.5])
+    """
 
     def __init__(self, condition=25.0, angle=math.pi / 6, x0=(-4.0, 2.5)):
         c, s = math.cos(angle), math.sin(angle)
@@ -85,7 +109,21 @@ class IllConditionedQuadratic(Quadratic):
 
 
 class Rosenbrock(Problem):
-    r"""f(x, y) = (a - x)^2 + b (y - x^2)^2, minimum at (a, a^2): a curved, narrow valley."""
+    r"""Rosenbrock's banana: f(x, y) = (a - x)^2 + b (y - x^2)^2, minimum at (a, a^2).
+
+    A curved, narrow valley: its curvature across the valley is about 200 times that along it.
+
+    Args:
+        a, b: the shape (1, 100); x0: the start (-1.2, 1).
+
+    Example:
+        >>> r = Rosenbrock()
+        >>> r.loss(r.x_star), round(r.loss(r.x0), 2)
+        (0.0, 24.2)
+
+    References:
+        Rosenbrock, 1960, https://doi.org/10.1093/comjnl/3.3.175
+    """
 
     def __init__(self, a=1.0, b=100.0, x0=(-1.2, 1.0)):
         self.a, self.b = float(a), float(b)
@@ -112,6 +150,11 @@ class Saddle(Problem):
 
     Started near the saddle's stable axis, plain GD lingers; momentum and adaptive
     methods escape at different speeds.
+
+    Example:
+        >>> s = Saddle()
+        >>> s.grad([0.0, 0.0]).tolist(), s.loss([0.0, 1.0])   # a critical point; a minimum
+        ([0.0, 0.0], -0.25)
     """
 
     def __init__(self, x0=(2.0, 1e-3)):
@@ -221,7 +264,10 @@ class Negated(Problem):
 
 # --------------------------------------------------------------------------- classification
 class BinaryData:
-    """A train/validation split of a synthetic binary-classification data set."""
+    """A train/validation split of a synthetic binary-classification data set (``make_binary_data``).
+
+    Attributes: ``X_train``, ``y_train``, ``X_val``, ``y_val`` and the teacher ``w_true``.
+    """
 
     def __init__(self, X_train, y_train, X_val, y_val, w_true):
         self.X_train, self.y_train, self.X_val, self.y_val, self.w_true = X_train, y_train, X_val, y_val, w_true
@@ -238,6 +284,10 @@ def make_binary_data(n=600, d=10, seed=0, val_fraction=0.25, sparsity=0.0, label
     and feature j is present with a frequency that falls off as 1/(j+1) (rare features:
     the setting where Adagrad's per-coordinate LR is said to help).  Labels come from a
     teacher ``w_true`` (a quadratic teacher when ``nonlinear``), with ``label_noise`` flips.
+
+    >>> data = make_binary_data(n=400, d=5)
+    >>> data.X_train.shape, data.X_val.shape, set(data.y_train.tolist())
+    ((300, 5), (100, 5), {0.0, 1.0})
     """
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
@@ -290,6 +340,17 @@ class LogisticRegression(_Classifier):
 
     grad = X^T (sigmoid(Xw + b) - y) / n (+ l2 w), and the mean residual for b.
     With ``batch_size``, update t uses a minibatch drawn with seed (seed, t).
+
+    Args:
+        data: a ``BinaryData`` (default ``make_binary_data(seed=seed)``).
+        l2: the L2 coefficient on w.
+        batch_size: minibatch size (None: the full training set, deterministic).
+        seed: the data's seed and, with t, each minibatch's.
+
+    Example:
+        >>> task = LogisticRegression()
+        >>> round(task.loss(task.x0), 4), task.accuracy(task.x0 + 1.0) > 0   # log 2 at w = 0
+        (0.6931, True)
     """
 
     def __init__(self, data: BinaryData | None = None, l2=0.0, batch_size=None, seed=0):
@@ -324,6 +385,16 @@ class MLPClassifier(_Classifier):
     can train it.  Forward: h = tanh(X W1 + b1), z = h w2 + b2, loss = mean BCE(z, y).
     Backward: dz = (sigmoid(z) - y) / n; dw2 = h^T dz; db2 = sum dz;
     dh = dz w2^T; da = dh (1 - h^2); dW1 = X^T da; db1 = sum da.
+
+    Args:
+        data: a ``BinaryData`` (default: ``make_binary_data(nonlinear=True, seed=seed)``).
+        hidden: the width of the hidden layer.
+        batch_size, seed, l2: as for LogisticRegression (l2 on every weight).
+
+    Example:
+        >>> net = MLPClassifier(hidden=4)
+        >>> net.dim, [w.shape for w in net.unflatten(net.x0)]
+        (49, [(10, 4), (4,), (4,), ()])
     """
 
     def __init__(self, data: BinaryData | None = None, hidden=16, batch_size=None, seed=0, l2=0.0):
