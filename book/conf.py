@@ -75,6 +75,8 @@ def setup(app):
 # ---------------------------------------------------------------- the site
 html_theme = "sphinx_book_theme"
 html_title = f"lrcourse {__version__}"
+# the theme's sidebar without its second search field: the header's field searches the same index
+html_sidebars = {"**": ["navbar-logo.html", "icon-links.html", "sbt-sidebar-nav.html"]}
 html_static_path = ["_static"]
 html_css_files = ["lrcourse.css"]
 html_last_updated_fmt = None
