@@ -139,6 +139,142 @@ def run_case(kind, target, case, fields=()):
     return RUNNERS[kind](target, case, tuple(fields))
 
 
+# --------------------------------------------------------------------------- kernel layers
+# Unprivileged kernel mechanisms, applied by the child to itself (and irreversibly) before the
+# graded code exists, through raw system calls (ctypes; no compiled dependency).  They hold
+# whoever the child runs as, root-dropped 'nobody' or the instructor's own user:
+#
+# * Landlock (Linux >= 5.13): files — read-only access beneath the standard library and the
+#   sandbox's numpy, nothing else (no write anywhere, no exec); network (ABI >= 4): no TCP
+#   bind/connect; scoping (ABI >= 6): no signal to, and no abstract unix socket of, a process
+#   outside this child's own domain — not the grader, not a sibling.  Landlock also forbids
+#   ptrace of any process outside the domain.
+# * seccomp (x86-64): no fork/exec, no new sockets, no ptrace, process_vm_*, kill & co.,
+#   namespaces, bpf, io_uring, perf or keyctl.
+_SYS = {"x86_64": {"landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446},
+        "aarch64": {"landlock_create_ruleset": 444, "landlock_add_rule": 445, "landlock_restrict_self": 446}}
+_PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 38, 22, 2
+_AUDIT_ARCH_X86_64 = 0xC000003E
+# x86-64 system calls refused with EPERM (clone is refused unless it makes a thread; clone3 gets ENOSYS).
+_DENIED_X86_64 = {
+    57: "fork", 58: "vfork", 59: "execve", 322: "execveat", 41: "socket", 53: "socketpair", 101: "ptrace",
+    310: "process_vm_readv", 311: "process_vm_writev", 62: "kill", 200: "tkill", 234: "tgkill",
+    129: "rt_sigqueueinfo", 297: "rt_tgsigqueueinfo", 424: "pidfd_send_signal", 434: "pidfd_open",
+    438: "pidfd_getfd", 272: "unshare", 308: "setns", 165: "mount", 250: "keyctl", 321: "bpf",
+    298: "perf_event_open", 323: "userfaultfd", 425: "io_uring_setup", 426: "io_uring_enter", 427: "io_uring_register",
+    312: "kcmp"}
+_CLONE, _CLONE3, _CLONE_THREAD = 56, 435, 0x00010000
+
+
+def _libc():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return ctypes, libc
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version (0: none)."""
+    import platform
+    nrs = _SYS.get(platform.machine())
+    if nrs is None:
+        return 0
+    ctypes, libc = _libc()
+    abi = libc.syscall(nrs["landlock_create_ruleset"], None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    return max(int(abi), 0)
+
+
+def _landlock(read_roots) -> int:
+    import platform
+    ctypes, libc = _libc()
+    abi = landlock_abi()
+    if abi < 1:
+        return 0
+    nrs = _SYS[platform.machine()]
+    fs = (1 << 13) - 1                                   # ABI 1: execute .. make_sym
+    fs |= (1 << 13) if abi >= 2 else 0                   # refer
+    fs |= (1 << 14) if abi >= 3 else 0                   # truncate
+    fs |= (1 << 15) if abi >= 5 else 0                   # ioctl_dev
+    net = 0b11 if abi >= 4 else 0                        # bind_tcp, connect_tcp
+    scoped = 0b11 if abi >= 6 else 0                     # abstract unix sockets, signals
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    attr = RulesetAttr(fs, net, scoped)
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    fd = libc.syscall(nrs["landlock_create_ruleset"], ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        read = (1 << 2) | (1 << 3)                       # read_file, read_dir
+        for root in read_roots:
+            try:
+                parent = os.open(root, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                allowed = read if os.path.isdir(root) else (1 << 2)
+                rule = PathBeneath(allowed, parent)
+                if libc.syscall(nrs["landlock_add_rule"], ctypes.c_int(fd), ctypes.c_int(1), ctypes.byref(rule),
+                                ctypes.c_uint32(0)) != 0:
+                    raise OSError(ctypes.get_errno(), f"landlock_add_rule({root}) failed")
+            finally:
+                os.close(parent)
+        if libc.syscall(nrs["landlock_restrict_self"], ctypes.c_int(fd), ctypes.c_uint32(0)) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(fd)
+    return abi
+
+
+def _seccomp() -> bool:
+    import platform
+    if platform.machine() != "x86_64":
+        return False
+    ctypes, libc = _libc()
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
+
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    eperm, enosys = 0x00050000 | 1, 0x00050000 | 38
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, _AUDIT_ARCH_X86_64), (ret, 0, 0, kill),
+            (ld, 0, 0, 0), (jge, 0, 1, 0x40000000), (ret, 0, 0, eperm)]        # x32 ABI: refused
+    for nr in sorted(_DENIED_X86_64):
+        prog += [(jeq, 0, 1, nr), (ret, 0, 0, eperm)]
+    prog += [(jeq, 0, 1, _CLONE3), (ret, 0, 0, enosys),                      # libc falls back to clone
+             (jeq, 0, 3, _CLONE), (ld, 0, 0, 16), (jset, 1, 0, _CLONE_THREAD), (ret, 0, 0, eperm),
+             (ret, 0, 0, allow)]
+    filters = (Filter * len(prog))(*[Filter(*ins) for ins in prog])
+    fprog = Prog(len(prog), filters)
+    if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp filter refused")
+    return True
+
+
+def _read_roots(site) -> list:
+    """What a child may read once sandboxed: the standard library and the sandbox's site folder."""
+    stdlib = os.path.dirname(os.__file__)
+    return list(dict.fromkeys([stdlib, os.path.realpath(stdlib), site]))
+
+
+def kernel_sandbox(read_roots) -> dict:
+    """Apply what the kernel offers; returns {"landlock": ABI or 0, "seccomp": bool}.  Irreversible."""
+    _ctypes, libc = _libc()
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError("prctl(PR_SET_NO_NEW_PRIVS) failed")
+    return {"landlock": _landlock(read_roots), "seccomp": _seccomp()}
+
+
 # --------------------------------------------------------------------------- sandbox
 ALLOWED_MODULES = frozenset({"numpy", "math", "cmath", "functools", "itertools", "operator", "typing", "__future__"})
 
@@ -259,8 +395,12 @@ def _describe(exc):
 
 
 def main(argv):
-    if argv[2:3] == ["probe"]:  # can this interpreter, as this user, import numpy from the site folder?
-        print("ok")
+    if argv[2:3] == ["probe"]:  # can this interpreter, as this user, import numpy here; which kernel layers hold?
+        try:
+            layers = kernel_sandbox(_read_roots(argv[1]))
+        except OSError as exc:
+            layers = {"landlock": 0, "seccomp": False, "error": str(exc)}
+        print("ok " + json.dumps(layers))
         return 0
     _site, result_fd, limits = argv[1], int(argv[2]), json.loads(argv[3])
     _set_limits(limits)
@@ -278,6 +418,14 @@ def main(argv):
     optimizers, schedules = stub_modules(job["standins"])
     stdlib = os.path.dirname(os.__file__)
     roots = [stdlib, os.path.dirname(np.__file__), os.path.realpath(os.path.dirname(np.__file__))]
+    required = job.get("require") or {}
+    try:
+        layers = kernel_sandbox(_read_roots(_site)) if required.get("kernel", True) else {}
+    except OSError as exc:
+        layers = {"error": str(exc)}
+    if required.get("landlock", 0) > layers.get("landlock", 0) or (required.get("seccomp") and not layers.get("seccomp")):
+        emit({"fatal": f"the grader's kernel isolation could not be applied ({layers}): not run"})
+        return 0
     try:
         code = compile(job["source"], "<submission>", "exec")
     except (SyntaxError, ValueError) as exc:
@@ -288,7 +436,8 @@ def main(argv):
     start, stop = _alarm(float(job.get("case_timeout", 5.0)))
     cases, kind, fields = job["cases"], job["kind"], job.get("fields", ())
     sys.stdout.flush()
-    _install_guard(roots, code)
+    if job.get("audit", True):
+        _install_guard(roots, code)
     try:
         start()
         exec(code, namespace)

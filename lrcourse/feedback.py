@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import ast
 import linecache
+import math
+import os
 import textwrap
+import traceback
 
 import numpy as np
 
@@ -68,11 +71,65 @@ def _source_of(obj) -> str | None:
     return None
 
 
-def _rule_problems(obj, q) -> list[str]:
-    from .grader import static_problems
+def _notebook_cells() -> list[str] | None:
+    """The cells run so far in this IPython kernel, as typed (magics included); None outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    ip = get_ipython()
+    history = getattr(getattr(ip, "history_manager", None), "input_hist_raw", None)
+    return [c for c in history if isinstance(c, str)] if isinstance(history, list) else None
 
-    source = _source_of(obj)
-    return [] if source is None else static_problems(source, q)
+
+def _cells_defining(obj) -> list[str] | None:
+    """Where the grader would read ``obj`` from: the notebook's cells, or the cell it was typed in."""
+    cells = _notebook_cells()
+    if cells is not None:
+        return cells
+    for code in _codes(obj):
+        if code.co_filename.startswith("<") and linecache.getlines(code.co_filename):
+            return ["".join(linecache.getlines(code.co_filename))]
+    return None
+
+
+def _codes(obj) -> list:
+    if isinstance(obj, type):
+        return [v.__code__ for v in vars(obj).values() if hasattr(v, "__code__")]
+    return [obj.__code__] if hasattr(obj, "__code__") else []
+
+
+def _as_graded(obj, q):
+    """(the object check() runs, the rule problems): what the grader would grade, found the grader's way.
+
+    The definition of ``obj`` and its helpers are taken from the cells exactly as the grader
+    takes them from the notebook (magics stripped alike), checked with the same rules, then
+    defined again in the child's namespace (its builtins, imports and stand-in base classes),
+    so code that passes here is the code that is graded.  Objects not typed in a cell (a
+    module's, a test's) are run as they are.
+    """
+    from . import grader
+
+    cells = _cells_defining(obj)
+    name = getattr(obj, "__name__", q.target)
+    source, _ = grader.extract_source(cells, name) if cells else (None, None)
+    if source is None:
+        own = _source_of(obj)
+        return obj, ([] if own is None else grader.static_problems(own, q))
+    problems = grader.static_problems(source, q)
+    if problems:
+        return obj, problems
+    optimizers, schedules = runner.stub_modules(grader.standin_sources())
+    namespace = {"__builtins__": runner._restricted_builtins(), "__name__": "submission", "np": np, "numpy": np,
+                 "math": math, "optimizers": optimizers, "schedules": schedules}
+    filename = f"<graded {name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
+    try:
+        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 — the learner's own code
+    except Exception as exc:  # noqa: BLE001 — reported to the learner, as the grader would
+        return obj, [f"defining {name} as the grader does failed: {type(exc).__name__}: {exc}"]
+    graded = namespace.get(name)
+    return (obj, [f"{name} is not defined by its cell"]) if graded is None else (graded, [])
 
 
 # --------------------------------------------------------------------------- torch twins
@@ -145,13 +202,23 @@ def _example_kwargs(q):
 
 
 # --------------------------------------------------------------------------- reporting
-def _fmt(value) -> str:
-    if value is None:
-        return "None"
-    try:
-        return np.array2string(np.asarray(value, dtype=np.float64), precision=8, threshold=12)
-    except (TypeError, ValueError):
-        return repr(value)
+_LIBRARY = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _your_frames(exc: BaseException) -> list[str]:
+    """Where in the learner's code ``exc`` was raised (the library's own frames left out)."""
+    lines = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(_LIBRARY) or "-packages" + os.sep in frame.filename:
+            continue
+        text = f"  in {frame.name}, line {frame.lineno}" + (f": {frame.line.strip()}" if frame.line else "")
+        lines.append(text)
+    lines.append(f"  {type(exc).__name__}: {exc}")
+    return lines[-4:]
+
+
+def _fmt(value, digits: int = 8) -> str:
+    return spec.format_values(value, digits)
 
 
 def _describe_case(q, case) -> str:
@@ -174,10 +241,13 @@ def _where(q, case, diff) -> str:
 
 
 def _failure(q, k, case, diff, against, hints) -> str:
+    digits = max(8, spec.digits_to_show(diff.error))
     lines = [f"✗ {q.what} differs from {against} on case {k + 1}: {_describe_case(q, case)}",
-             f"  first difference at {_where(q, case, diff)}:",
-             f"    yours    {_fmt(diff.yours)}",
-             f"    expected {_fmt(diff.expected)}"]
+             f"  first difference at {_where(q, case, diff)} (relative difference {diff.error:.1e}):",
+             f"    yours    {_fmt(diff.yours, digits)}",
+             f"    expected {_fmt(diff.expected, digits)}"]
+    if spec.looks_float32(diff.yours):
+        lines.append(f"  precision — {spec.FLOAT32_HINT}")
     for h in hints[:2]:
         lines.append(f"  hint — looks like {h.name}: {h.hint}")
     return "\n".join(lines)
@@ -191,8 +261,9 @@ def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = Tr
     Raises ``CheckFailed`` with the first difference, ``NotImplementedError`` if the code
     is still a stub.
     """
+    __tracebackhide__ = True   # IPython shows the learner's frames, not check()'s
     q = _question_for(obj, question)
-    problems = _rule_problems(obj, q)
+    obj, problems = _as_graded(obj, q)
     if problems:
         print(f"✗ {q.what} would score 0 when graded (the from-scratch rule):")
         for p in problems:
@@ -208,9 +279,11 @@ def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = Tr
         except NotImplementedError as exc:
             raise NotImplementedError(f"{q.what} is not written yet ({exc}): write it in the cell above, "
                                       "then run this cell again") from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — any error in learner code is reported, never re-raised raw
             print(f"✗ {q.what} raised {type(exc).__name__} on case {k + 1}: {_describe_case(q, case)}")
-            raise CheckFailed(f"{q.what} raised {type(exc).__name__}: {exc}") from exc
+            for line in _your_frames(exc):
+                print(line)
+            raise CheckFailed(f"{q.what} raised {type(exc).__name__}: {exc}") from None
         expected = spec.expected_output(q, case)
         diff = spec.compare_output(q, out, expected, case)
         if diff is not None:

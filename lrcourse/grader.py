@@ -70,7 +70,7 @@ def notebook_cells(path: pathlib.Path) -> tuple[list[str], dict]:
     if path.stat().st_size > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
     try:
-        nb = json.loads(path.read_bytes().decode("utf-8"))
+        nb = json.loads(path.read_bytes().decode("utf-8-sig"))     # a byte-order mark is allowed
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"not a notebook (invalid JSON: {exc})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
@@ -87,10 +87,24 @@ def notebook_cells(path: pathlib.Path) -> tuple[list[str], dict]:
     return sources, meta
 
 
+# Cell magics whose body is Python that IPython runs as is (timed, profiled or with its output captured).
+PYTHON_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun"})
+
+
 def _python_only(src: str) -> str | None:
-    """A cell's source with IPython-only lines blanked; None for cell magics."""
-    if src.lstrip().startswith("%%"):
-        return None
+    """A cell's source as the Python IPython runs; None for cells that are not Python (%%bash, %%html, ...).
+
+    ``%%time`` & co. keep their body (the first line is blanked, so line numbers stay those of
+    the cell); line magics and shell escapes (``%matplotlib``, ``!pip``) become blank lines.
+    """
+    src = src.lstrip("\ufeff")
+    head = src.lstrip()
+    if head.startswith("%%"):
+        magic = head[2:].split(None, 1)[0] if head[2:].strip() else ""
+        if magic not in PYTHON_CELL_MAGICS:
+            return None
+        first, _, body = src.partition("\n")
+        src = "\n" + body
     lines = src.split("\n")
     return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
 
@@ -119,6 +133,15 @@ class _Def:
     node: ast.AST
 
 
+def syntax_error_note(exc: BaseException, where: str) -> str:
+    """'code cell 3 has a syntax error at line 4: invalid syntax: `def step(self)`' (what a learner needs)."""
+    msg = getattr(exc, "msg", None) or type(exc).__name__
+    line = getattr(exc, "lineno", None)
+    text = (getattr(exc, "text", None) or "").strip()
+    at = f" at line {line}" if line else ""
+    return f"{where} has a syntax error{at}: {msg}" + (f": `{_printable(text, 80)}`" if text else "")
+
+
 def _definitions(sources: list[str]) -> tuple[dict, list[str]]:
     """name -> the last top-level statement that binds it; plus notes on unparsable cells."""
     defs, notes = {}, []
@@ -129,10 +152,10 @@ def _definitions(sources: list[str]) -> tuple[dict, list[str]]:
         try:
             tree = ast.parse(src)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-            msg = getattr(exc, "msg", type(exc).__name__)
-            notes.append(f"code cell {i + 1} has a syntax error ({msg}, line {getattr(exc, 'lineno', '?')})")
+            note = syntax_error_note(exc, f"code cell {i + 1}")
+            notes.append(note)
             for m in re.finditer(r"^(?:class|def)\s+([A-Za-z_]\w*)", src, re.M):
-                defs[m.group(1)] = None  # defined in a cell that cannot run
+                defs[m.group(1)] = note  # defined in a cell that cannot run
             continue
         lines = src.split("\n")
         for stmt in tree.body:
@@ -174,8 +197,8 @@ def extract_source(sources: list[str], target: str) -> tuple[str | None, str | N
     defs, notes = _definitions(sources)
     if target not in defs:
         return None, f"{target} is not defined in the notebook" + (f" ({'; '.join(notes)})" if notes else "")
-    if defs[target] is None:
-        return None, f"the cell that defines {target} has a syntax error"
+    if isinstance(defs[target], str):
+        return None, f"{target} cannot be graded: {defs[target]}"
     todo, chosen = [defs[target]], {}
     while todo:
         d = todo.pop()
@@ -185,8 +208,8 @@ def extract_source(sources: list[str], target: str) -> tuple[str | None, str | N
         for name in _global_names(d.source):
             if name in defs and name not in PROVIDED:
                 dep = defs[name]
-                if dep is None:
-                    return None, f"{target} needs {name}, whose cell has a syntax error"
+                if isinstance(dep, str):
+                    return None, f"{target} needs {name}, which cannot be graded: {dep}"
                 todo.append(dep)
     parts = sorted(chosen.values(), key=lambda d: d.order)
     return "\n\n".join(p.source for p in parts) + "\n", None
@@ -287,7 +310,8 @@ def _stub_body(cls: str, name: str) -> list:
 
 
 @functools.lru_cache(maxsize=1)
-def _standins() -> dict:
+def standin_sources() -> dict:
+    """The stand-in modules' sources, by module name (generated once per process)."""
     return {m: standin_source(m) for m in STANDIN_CLASSES}
 
 
@@ -363,6 +387,8 @@ class Sandbox:
     case_timeout: float = 3.0
     memory: int = 2**30
     warning: str | None = None
+    layers: dict | None = None    # the kernel layers a probe child applied: {"landlock": ABI, "seccomp": bool}
+    require: dict | None = None   # what every child must apply before the graded code runs, else it is not run
 
     def limits(self) -> dict:
         cpu = int(self.timeout) + 1
@@ -433,8 +459,9 @@ def make_sandbox(timeout=10.0, drop_privileges=True) -> Sandbox:
         shutil.copyfile(CHILD, child)
         os.chmod(child, 0o644)
         box = Sandbox(sys.executable, site, child, work, timeout=float(timeout), case_timeout=min(3.0, float(timeout)))
-        if drop_privileges and hasattr(os, "geteuid") and os.geteuid() == 0:
+        if drop_privileges and os.geteuid() == 0:
             _choose_unprivileged(box)
+        _choose_layers(box)
         return box
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -450,6 +477,24 @@ def _interpreters() -> list[str]:
     return list(dict.fromkeys(c for c in candidates if c and os.path.exists(c)))
 
 
+def _probe(box: Sandbox, python: str, user: int | None, group: int | None) -> tuple[dict | None, str]:
+    """Start a child as ``user`` with ``python``: (the kernel layers it could apply, or None; why not)."""
+    kw = dict(user=user, group=group, extra_groups=[]) if user is not None else {}
+    try:
+        r = subprocess.run([python, "-I", "-S", "-B", box.child, box.site, "probe"], cwd=box.workdir,
+                           env=_scrubbed_env(box.workdir), capture_output=True, timeout=30, **kw)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{python}: {type(exc).__name__}"
+    out = r.stdout.decode("utf-8", "replace").strip()
+    if r.returncode == 0 and out.startswith("ok "):
+        try:
+            return json.loads(out[3:]), ""
+        except ValueError:
+            pass
+    err = r.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit code {r.returncode}"]
+    return None, f"{python}: {_printable(err[0])}"
+
+
 def _choose_unprivileged(box: Sandbox) -> None:
     """Run children as nobody, with an interpreter that nobody can run and that loads the sandbox's numpy."""
     import pwd
@@ -457,23 +502,51 @@ def _choose_unprivileged(box: Sandbox) -> None:
     try:
         pw = pwd.getpwnam("nobody")
     except KeyError:
-        box.warning = "no user 'nobody': children run as root (the other isolation layers still apply)"
+        box.warning = "no user 'nobody': children run as root"
         return
     tried = []
     for py in _interpreters():
-        try:
-            r = subprocess.run([py, "-I", "-S", "-B", box.child, box.site, "probe"], user=pw.pw_uid, group=pw.pw_gid,
-                               extra_groups=[], cwd=box.workdir, env=_scrubbed_env(box.workdir),
-                               capture_output=True, timeout=30)
-        except (OSError, subprocess.SubprocessError) as exc:
-            tried.append(f"{py}: {type(exc).__name__}")
-            continue
-        if r.returncode == 0 and r.stdout.strip() == b"ok":
-            box.python, box.user, box.group = py, pw.pw_uid, pw.pw_gid
+        layers, why = _probe(box, py, pw.pw_uid, pw.pw_gid)
+        if layers is not None:
+            box.python, box.user, box.group, box.layers = py, pw.pw_uid, pw.pw_gid, layers
             return
-        tried.append(f"{py}: {_printable(r.stderr.decode('utf-8', 'replace').strip().splitlines()[-1:] or r.returncode)}")
+        tried.append(why)
     box.warning = ("no Python interpreter of this version can be run by 'nobody' with the sandbox's numpy "
-                   f"({'; '.join(tried)}): children run as root (the other isolation layers still apply)")
+                   f"({'; '.join(tried)}): children run as root")
+
+
+def _choose_layers(box: Sandbox) -> None:
+    """Probe the kernel layers (as this user), require them from every child, and say loudly what is missing."""
+    if box.layers is None:
+        box.layers, why = _probe(box, box.python, None, None)
+        if box.layers is None:
+            raise RuntimeError(f"the grader's child cannot start here: {why}")
+    missing = []
+    abi = int(box.layers.get("landlock") or 0)
+    if abi < 1:
+        missing.append("Landlock (file access)")
+    elif abi < 6:
+        missing.append(f"Landlock signal/socket scoping (kernel ABI {abi} < 6)")
+    if not box.layers.get("seccomp"):
+        missing.append("seccomp")
+    if box.user is None and os.geteuid() == 0:
+        missing.append("an unprivileged user")
+    box.require = {"landlock": abi, "seccomp": bool(box.layers.get("seccomp"))}
+    if missing:
+        gap = (f"children are NOT fully isolated here: no {', no '.join(missing)}. A submission may read or "
+               "signal what this user can; grade untrusted work in the container (docs/instructors.md)")
+        box.warning = f"{box.warning}; {gap}" if box.warning else gap
+
+
+def isolation_summary(box: Sandbox) -> str:
+    """One line for every CSV row: which layers held this batch."""
+    layers = box.layers or {}
+    abi = int(layers.get("landlock") or 0)
+    parts = [f"Landlock ABI {abi}" + (" (files, network, signals, abstract sockets)" if abi >= 6 else "")
+             if abi else "no Landlock", "seccomp" if layers.get("seccomp") else "no seccomp",
+             f"uid {box.user}" if box.user is not None else f"uid {os.geteuid()} (the grader's)",
+             "rlimits", "audit hook"]
+    return ("WARNING: " + box.warning + " | " if box.warning else "") + ", ".join(parts)
 
 
 @dataclasses.dataclass
@@ -498,8 +571,8 @@ def run_child(box: Sandbox, job: dict) -> ChildResult:
     """
     t0 = time.perf_counter()
     cap = int(job.get("result_cap") or MAX_RESULT_BYTES)
-    job = {"standins": _standins()} | {k: v for k, v in job.items() if k != "result_cap"} | {
-        "case_timeout": box.case_timeout}
+    job = {"standins": standin_sources(), "require": box.require or {}} | {
+        k: v for k, v in job.items() if k != "result_cap"} | {"case_timeout": box.case_timeout}
     data = json.dumps(job).encode()
     home = tempfile.mkdtemp(prefix="cwd-", dir=box.workdir)            # the child's empty cwd
     os.chmod(home, 0o755)
@@ -694,6 +767,7 @@ class SubmissionResult:
     questions: list
     message: str
     seconds: float = 0.0
+    isolation: str = ""   # the layers that held for this batch (and a WARNING where some are missing)
 
     @property
     def score(self) -> float:
@@ -847,18 +921,21 @@ def _names_for(paths: list[pathlib.Path]) -> list[str]:
 
 def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem: str | None = None,
                 timeout: float = 10.0, sandbox: Sandbox | None = None, skip_static: bool = False,
-                drop_privileges: bool = True, public_weight: float = 0.0) -> list[SubmissionResult]:
+                drop_privileges: bool = True, public_weight: float = 0.0, skip_audit: bool = False
+                ) -> list[SubmissionResult]:
     """Grade notebooks; one SubmissionResult per path, in order, whatever happens.
 
-    ``skip_static`` exists for the tests (to show the runtime layer on its own).
+    ``skip_static`` and ``skip_audit`` exist for the tests (to show the other layers hold on their own).
     """
     from .grader_spec import question
     paths = [pathlib.Path(p) for p in paths]
     run = GradingRun(seed, public_weight)
     own_box = sandbox is None
     box = sandbox or make_sandbox(timeout, drop_privileges)
+    isolation = isolation_summary(box)
     if box.warning:
-        print(f"warning: {box.warning}", file=sys.stderr)
+        print(f"WARNING: {box.warning}", file=sys.stderr)
+    print(f"isolation: {isolation}", file=sys.stderr)
     workers = workers or os.cpu_count() or 1
     try:
         prepared = []
@@ -867,7 +944,8 @@ def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem
                 prepared.append(_prepare(p, name, stem, run, skip_static))
             except Exception as exc:  # noqa: BLE001 — nothing is lost: the row says what went wrong
                 prepared.append(_Prepared(p, name, None, {}, f"internal grader error: {type(exc).__name__}: {exc}"))
-        tasks = [(i, key, job) for i, pr in enumerate(prepared) for key, job in pr.jobs.items() if isinstance(job, dict)]
+        tasks = [(i, key, job | ({"audit": False} if skip_audit else {}))
+                 for i, pr in enumerate(prepared) for key, job in pr.jobs.items() if isinstance(job, dict)]
         children = {}
         with cf.ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(run_child, box, job): (i, key) for i, key, job in tasks}
@@ -894,7 +972,7 @@ def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem
                     qs.append(QuestionResult(q.key, q.title, 0.0, q.points, 0, 0,
                                              [f"{q.qid} — {q.title}: 0/{q.points:g}", f"  {why}"], why))
             secs = sum(c.seconds for (j, _), c in children.items() if j == i)
-            results.append(SubmissionResult(str(pr.path), pr.name, pr.stem, qs, pr.message, secs))
+            results.append(SubmissionResult(str(pr.path), pr.name, pr.stem, qs, pr.message, secs, isolation))
         return results
     finally:
         if own_box:
@@ -940,7 +1018,7 @@ def write_reports(results: list[SubmissionResult], out: pathlib.Path) -> pathlib
     csv_path = out / "grades.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["submission", "stem", "score", "max_score"] + keys + ["message"])
+        w.writerow(["submission", "stem", "score", "max_score"] + keys + ["message", "isolation"])
         for r in results:
             by_key = {q.key: q.score for q in r.questions}
             problems = [f"{q.key} {q.score:g}/{q.max_score:g}: {q.summary}" for q in r.questions
@@ -948,7 +1026,7 @@ def write_reports(results: list[SubmissionResult], out: pathlib.Path) -> pathlib
             msg = "; ".join([r.message] + problems + ([failed[r.name]] if r.name in failed else []))
             w.writerow([spreadsheet_safe(r.path), spreadsheet_safe(r.stem or ""), f"{r.score:g}", f"{r.max_score:g}"]
                        + [f"{by_key[k]:g}" if k in by_key else "" for k in keys]
-                       + [spreadsheet_safe(_printable(msg, 1000))])
+                       + [spreadsheet_safe(_printable(msg, 1000)), spreadsheet_safe(r.isolation)])
     return csv_path
 
 

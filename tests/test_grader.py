@@ -130,8 +130,10 @@ def test_extract_reports_missing_and_broken_definitions():
     assert grader.extract_source(["x = 1"], "MyAdam") == (None, "MyAdam is not defined in the notebook")
     src, why = grader.extract_source(["class MyAdam(optimizers.Adam)\n    pass"], "MyAdam")
     assert src is None and "syntax error" in why
+    src, why = grader.extract_source(["%%bash\nclass MyAdam: pass"], "MyAdam")
+    assert src is None  # a %%bash cell is not Python
     src, why = grader.extract_source(["%%time\nclass MyAdam: pass"], "MyAdam")
-    assert src is None  # a cell magic's cell is not Python
+    assert src == "class MyAdam: pass\n"  # IPython runs a %%time cell's body as Python, and so does the grader
 
 
 # --------------------------------------------------------------------------- the from-scratch rule
