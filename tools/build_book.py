@@ -75,8 +75,8 @@ def _write_if_changed(path: pathlib.Path, text: str) -> None:
         path.write_text(text)
 
 
-def stage(src: pathlib.Path, solutions: bool) -> list[str]:
-    """Write the book's sources into ``src``; returns their paths relative to it."""
+def stage(src: pathlib.Path, solutions: bool) -> tuple[list[str], bool]:
+    """Write the book's sources into ``src``; returns their paths relative to it, and whether any went away."""
     folders = ["notebooks", "exercises"] + (["solutions"] if solutions else [])
     wanted = {}
     for folder in folders:
@@ -86,10 +86,11 @@ def stage(src: pathlib.Path, solutions: bool) -> list[str]:
     wanted["docs/instructors.md"] = (ROOT / "docs" / "instructors.md").read_text()
     for rel, text in wanted.items():
         _write_if_changed(src / rel, text)
-    for stale in [p for p in src.rglob("*") if p.is_file() and p.suffix in (".ipynb", ".md")]:
-        if stale.relative_to(src).as_posix() not in wanted:
-            stale.unlink()
-    return sorted(wanted)
+    removed = [p for p in src.rglob("*") if p.is_file() and p.suffix in (".ipynb", ".md")
+               and p.relative_to(src).as_posix() not in wanted]
+    for stale in removed:
+        stale.unlink()
+    return sorted(wanted), bool(removed)
 
 
 def build(out: pathlib.Path, solutions: bool = False, jobs: str = "auto") -> float:
@@ -97,7 +98,10 @@ def build(out: pathlib.Path, solutions: bool = False, jobs: str = "auto") -> flo
     t0 = time.monotonic()
     out = out.resolve()
     src = out.with_name(out.name + "-src")
-    stage(src, solutions)
+    _, removed = stage(src, solutions)
+    if removed:  # Sphinx keeps the pages of removed sources (the solutions, say): start from an empty site
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(src / ".doctrees", ignore_errors=True)
     env = dict(os.environ, LRCOURSE_BOOK_SOLUTIONS="1" if solutions else "0", PYDEVD_DISABLE_FILE_VALIDATION="1")
     subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-q", "-j", jobs,
                     "-c", str(ROOT / "book"), "-d", str(src / ".doctrees"), str(src), str(out)],
