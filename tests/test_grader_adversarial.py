@@ -2,9 +2,10 @@
 
 Each attack below is a 12_adam submission whose ``MyAdam`` cheats (or sabotages) and whose
 ``adam_first_update`` is honest: the cheat must score 0 and the honest question full
-marks, so an attack costs exactly the questions it touches.  Every attack is graded twice:
-with all layers, and with the static (syntax-tree) layer switched off, which shows that the
-runtime layer in the child process stops it on its own.
+marks, so an attack costs exactly the questions it touches.  Every attack is graded three times:
+with all layers; with the static (syntax-tree) layer switched off, which shows that the
+runtime layer in the child process stops it on its own; and with the audit hook off as well,
+which shows that the kernel layers (Landlock, seccomp) stop it on their own.
 """
 from __future__ import annotations
 
@@ -278,11 +279,16 @@ def protected():
     assert not pathlib.Path("/tmp/lrcourse-pwned").exists()
 
 
-@pytest.mark.parametrize("layers", ["all layers", "runtime layer only"])
+@pytest.mark.parametrize("layers", ["all layers", "runtime layer only", "kernel layers only"])
 def test_attacks_earn_nothing_and_cost_only_their_question(attack_paths, protected, layers):
     names = list(attack_paths)
+    if layers == "kernel layers only":
+        box = grader.make_sandbox(timeout=4)
+        grader.shutil.rmtree(box.workdir)
+        if not (box.require or {}).get("landlock") or not (box.require or {}).get("seccomp"):
+            pytest.skip(f"this kernel lacks Landlock or seccomp ({box.layers}): the grader warns (test_grader_isolation)")
     results = grader.grade_paths([attack_paths[n] for n in names], workers=2, timeout=4, stem="12_adam",
-                                 skip_static=(layers == "runtime layer only"))
+                                 skip_static=(layers != "all layers"), skip_audit=(layers == "kernel layers only"))
     assert len(results) == len(names)
     for name, r in zip(names, results):
         by_key = {q.key: q for q in r.questions}

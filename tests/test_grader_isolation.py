@@ -1,0 +1,187 @@
+"""Isolation that does not depend on root: the grader run by an ordinary user survives its children.
+
+When the instructor grades as an ordinary user (a laptop, JupyterHub), the children run as
+that same user: file permissions and "another uid" protect nothing.  The kernel layers the
+child applies to itself (Landlock: files, network, signal and abstract-socket scoping;
+seccomp: fork/exec, ptrace, kill & co.) must then stop a child from killing the grader or its
+siblings, tracing them, or reading the grader's files.  Here the grader runs as an
+unprivileged user with the static check and the audit hook switched off, so only the kernel
+layers stand between the attacks and the batch.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import nbformat
+import numpy
+import pytest
+
+from lrcourse import grader
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SETUP = "import numpy as np\nimport math\nfrom lrcourse import optimizers"
+FIRST_UPDATE = ("def adam_first_update(lr, betas, eps, g):\n    g = np.asarray(g, dtype=np.float64)\n"
+                "    return -lr * g / (np.abs(g) + eps)\n")
+HONEST = """
+class MyAdam(optimizers.Adam):
+    def step(self, params, grad, state, lr=None):
+        lr = self.lr if lr is None else lr
+        b1, b2 = self.betas
+        t = state.step + 1
+        g = grad + self.weight_decay * params
+        m = b1 * state.exp_avg + (1 - b1) * g
+        v = b2 * state.exp_avg_sq + (1 - b2) * g * g
+        p = params - lr / (1 - b1**t) * m / (np.sqrt(v) / math.sqrt(1 - b2**t) + self.eps)
+        return p, optimizers.AdamState(t, m, v, None)
+"""
+
+
+def attack(body: str) -> str:
+    return ("class MyAdam(optimizers.Adam):\n    def step(self, params, grad, state, lr=None):\n"
+            "        b = print.__self__\n        os = b.__import__('os')\n"
+            + textwrap.indent(textwrap.dedent(body).strip("\n"), "        ") + "\n        return params, state\n")
+
+
+ATTACKS = {
+    "kills the grader": "os.kill(os.getppid(), 9)",
+    "kills every process of its user (the grader, its siblings)": "os.kill(-1, 9)",
+    "kills the grader's process group": "os.killpg(os.getpgid(os.getppid()), 9)",
+    "traces the grader (ptrace attach)": """
+        ctypes = b.__import__('ctypes')
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.ptrace(16, os.getppid(), 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    """,
+    "reads the grader's memory and environment": """
+        b.open('/proc/%d/environ' % os.getppid(), 'rb').read()
+    """,
+    "reads the reference implementation": """
+        b.open(REFERENCE).read()
+    """,
+    "writes beside the grader": """
+        b.open(MARKER, 'w').write('pwned')
+    """,
+    "connects to the network": """
+        socket = b.__import__('socket')
+        socket.create_connection(('127.0.0.1', 22), timeout=1)
+    """,
+}
+
+
+def _nb(path: pathlib.Path, answer: str) -> pathlib.Path:
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in (SETUP, FIRST_UPDATE, answer)]),
+                   path)
+    return path
+
+
+DRIVER = """
+import json, pathlib, sys
+from lrcourse import grader
+paths = sorted(pathlib.Path(sys.argv[1]).glob("*.ipynb"))
+results = grader.grade_paths(paths, workers=2, timeout=4, stem="12_adam", skip_static=True, skip_audit=True)
+grader.write_reports(results, pathlib.Path(sys.argv[2]))
+print(json.dumps({pathlib.Path(r.path).stem: [q.score for q in r.questions] + [q.output() for q in r.questions[:1]]
+                  for r in results}))
+"""
+
+
+def _ordinary_user():
+    """(subprocess keywords that run as an ordinary user, a Python of this version that user can run)."""
+    if os.geteuid() != 0:
+        return {}, sys.executable
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    kw = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+    for py in grader._interpreters():
+        try:
+            r = subprocess.run([py, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True,
+                               timeout=60, cwd="/", **kw)
+        except OSError:   # not executable by that user (an interpreter in a private folder)
+            continue
+        if r.returncode == 0 and r.stdout.strip() == str(tuple(sys.version_info[:2])):
+            return kw, py
+    pytest.skip("no interpreter of this Python version can be run by 'nobody' on this host")
+
+
+def test_a_grader_run_by_an_ordinary_user_survives_its_children():
+    box = grader.make_sandbox()
+    shutil.rmtree(box.workdir)
+    if not (box.layers or {}).get("landlock", 0) >= 6 or not (box.layers or {}).get("seccomp"):
+        pytest.skip(f"kernel without Landlock ABI >= 6 or seccomp ({box.layers}): see test_missing_layers_warn")
+    as_user, python = _ordinary_user()
+    base = pathlib.Path(tempfile.mkdtemp(prefix="lrcourse-isolation-"))
+    try:
+        os.chmod(base, 0o755)
+        lib = base / "lib"
+        shutil.copytree(ROOT / "lrcourse", lib / "lrcourse", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(pathlib.Path(numpy.__file__).parent, lib / "numpy", ignore=grader.NUMPY_SKIP)
+        if (pathlib.Path(numpy.__file__).parent.parent / "numpy.libs").is_dir():
+            shutil.copytree(pathlib.Path(numpy.__file__).parent.parent / "numpy.libs", lib / "numpy.libs")
+        subs, out = base / "subs", base / "out"
+        subs.mkdir()
+        out.mkdir()
+        marker = out / "MARKER"
+        names = {"00_honest": HONEST}
+        for i, body in enumerate(ATTACKS.values()):
+            names[f"{i + 1:02d}_attack"] = attack(body).replace("REFERENCE", repr(str(lib / "lrcourse" / "optimizers.py"))
+                                                            ).replace("MARKER", repr(str(marker)))
+        names["99_honest"] = HONEST
+        for stem, answer in names.items():
+            _nb(subs / f"{stem}.ipynb", answer)
+        for p in [base, *base.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() else 0o644)
+        if as_user:
+            os.chown(out, as_user["user"], as_user["group"])
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(lib), "HOME": str(out), "LANG": "C.UTF-8"}
+        r = subprocess.run([python, "-c", DRIVER, str(subs), str(out)], capture_output=True, text=True,
+                           env=env, cwd=base, timeout=300, **as_user)
+        assert r.returncode == 0, f"the grader died (exit {r.returncode}):\n{r.stderr[-3000:]}"
+        scores = json.loads(r.stdout.strip().splitlines()[-1])
+        rows = list(csv.DictReader(open(out / "grades.csv", encoding="utf-8")))
+        assert len(rows) == len(names) and all("WARNING" not in row["isolation"] for row in rows), rows[0]
+        for stem in ("00_honest", "99_honest"):
+            assert scores[stem][:2] == [4.0, 1.0], scores[stem]
+        for (name, _), stem in zip(ATTACKS.items(), sorted(s for s in names if s.endswith("attack"))):
+            q1, q2, text = scores[stem]
+            assert q1 == 0 and q2 == 1.0, f"{name}: {scores[stem]}"
+            assert "Permission denied" in text or "not permitted" in text, f"{name} was not stopped by the kernel:\n{text}"
+        assert not marker.exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_missing_layers_warn_loudly_at_the_start_and_in_every_row(tmp_path, monkeypatch, capsys):
+    """On a kernel without Landlock/seccomp (simulated), the batch says so on stderr and in the CSV."""
+    real = grader._probe
+
+    def without_kernel_layers(*args):
+        layers, why = real(*args)
+        return (None if layers is None else {"landlock": 0, "seccomp": False}), why
+    monkeypatch.setattr(grader, "_probe", without_kernel_layers)
+    sub = tmp_path / "02_step_decay.ipynb"
+    sub.write_bytes((ROOT / "solutions" / "02_step_decay.ipynb").read_bytes())
+    results = grader.grade_paths([sub], workers=1)
+    assert "WARNING" in capsys.readouterr().err
+    rows = list(csv.DictReader(open(grader.write_reports(results, tmp_path / "out"), encoding="utf-8")))
+    assert rows[0]["isolation"].startswith("WARNING: ") and "no Landlock" in rows[0]["isolation"]
+    assert "container" in rows[0]["isolation"] and rows[0]["score"] == "4"
+
+
+def test_a_child_that_cannot_apply_the_required_layers_does_not_run_the_code():
+    box = grader.make_sandbox()
+    try:
+        box.require = {"landlock": 99, "seccomp": True}      # more than any kernel offers
+        res = grader.run_child(box, {"kind": "function", "target": "f", "base": None, "source": "def f():\n    return 1.0\n",
+                                     "cases": [{"kwargs": {}}], "fields": []})
+        assert res.fatal and "kernel isolation could not be applied" in res.fatal and not res.outputs
+    finally:
+        shutil.rmtree(box.workdir, ignore_errors=True)
+
