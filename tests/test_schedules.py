@@ -121,6 +121,18 @@ def test_every_core_schedule_is_covered():
     assert {type(s) for s, _ in CASES.values()} == CORE
 
 
+@pytest.mark.parametrize("cls", S.SCHEDULES, ids=lambda c: c.__name__)
+def test_every_schedule_class_variants_and_example_match_torch(cls):
+    """Each closed-form class's own ``variants`` (what `verify` checks) and its panel ``example``,
+    over 300 updates: so a schedule added to SCHEDULES is checked against torch with no edit here."""
+    made = tuple(cls.variants(0.1, 300)) + (cls.example(0.1, 300),)
+    assert made and all(type(s) is cls for s in made)
+    for sched in made:
+        expected = torch_lrs(sched, 300)
+        np.testing.assert_allclose(sched(np.arange(300)), expected, rtol=RTOL, atol=1e-12 * sched.lr,
+                                   err_msg=repr(sched))
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_matches_torch(name):
     sched, T = CASES[name]
