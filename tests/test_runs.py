@@ -182,10 +182,14 @@ def test_effective_lr_shapes_and_adam_formula():
     p, state = opt.step(p, np.array([0.1, 10.0]), state)
     eff = runs.effective_lr(opt, state)
     np.testing.assert_allclose(eff, 0.01 / (np.array([0.1, 10.0]) + 1e-8), rtol=1e-6)
-    for o in [O.SGD(lr=0.1, momentum=0.9), O.Adagrad(), O.RMSprop(centered=True), O.Adadelta(), O.NAdam()]:
+    # every optimizer and variant: positive, finite, per coordinate (or one scalar), proportional to lr
+    for o in [cls(**kw) for cls in O.OPTIMIZERS for kw in cls.variants]:
         st = o.init(p)
-        _, st = o.step(p, np.array([0.1, 10.0]), st)
-        assert np.all(runs.effective_lr(o, st) > 0)
+        for g in ([0.1, 10.0], [0.2, -5.0], [0.1, 1.0]):
+            _, st = o.step(p, np.array(g), st)
+        eff = runs.effective_lr(o, st)
+        assert np.shape(eff) in ((), p.shape) and np.all(np.isfinite(eff)) and np.all(eff > 0), o
+        np.testing.assert_allclose(runs.effective_lr(o, st, lr=2 * o.lr), 2 * eff, rtol=1e-12)
 
 
 def test_pick_device_rules():
