@@ -23,25 +23,13 @@ import textwrap
 import nbformat
 import numpy
 import pytest
+from test_grader_adversarial import FIRST_UPDATE, HONEST_BODY, adam_class
 
 from lrcourse import grader
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SETUP = "import numpy as np\nimport math\nfrom lrcourse import optimizers"
-FIRST_UPDATE = ("def adam_first_update(lr, betas, eps, g):\n    g = np.asarray(g, dtype=np.float64)\n"
-                "    return -lr * g / (np.abs(g) + eps)\n")
-HONEST = """
-class MyAdam(optimizers.Adam):
-    def step(self, params, grad, state, lr=None):
-        lr = self.lr if lr is None else lr
-        b1, b2 = self.betas
-        t = state.step + 1
-        g = grad + self.weight_decay * params
-        m = b1 * state.exp_avg + (1 - b1) * g
-        v = b2 * state.exp_avg_sq + (1 - b2) * g * g
-        p = params - lr / (1 - b1**t) * m / (np.sqrt(v) / math.sqrt(1 - b2**t) + self.eps)
-        return p, optimizers.AdamState(t, m, v, None)
-"""
+HONEST = adam_class(HONEST_BODY)
 
 
 def attack(body: str) -> str:
