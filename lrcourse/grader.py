@@ -411,8 +411,7 @@ NUMPY_SKIP = shutil.ignore_patterns("tests", "*.pyi", "_pyinstaller", "f2py", "t
 
 def _sweep_stale_workdirs() -> None:
     """Remove sandboxes left by graders of this user that no longer run (a kill -9, a power cut)."""
-    tmp = pathlib.Path(tempfile.gettempdir())
-    for d in tmp.glob(WORKDIR_PREFIX + "*"):
+    for d in [p for t in dict.fromkeys([tempfile.gettempdir(), "/tmp"]) for p in pathlib.Path(t).glob(WORKDIR_PREFIX + "*")]:
         m = re.match(re.escape(WORKDIR_PREFIX) + r"(\d+)-", d.name)
         try:
             if not m or d.is_symlink() or d.stat().st_uid != os.geteuid():
@@ -422,6 +421,19 @@ def _sweep_stale_workdirs() -> None:
             shutil.rmtree(d, ignore_errors=True)
         except (OSError, ValueError):
             continue
+
+
+def _world_traversable(path: str) -> bool:
+    parts = pathlib.Path(path).resolve().parts
+    return all(os.stat(os.path.join(*parts[:i + 1])).st_mode & 0o001 for i in range(len(parts)))
+
+
+def _sandbox_parent(drop_privileges: bool) -> str:
+    """The temporary folder, unless the unprivileged child could not enter it (a private TMPDIR): then /tmp."""
+    tmp = tempfile.gettempdir()
+    if drop_privileges and os.geteuid() == 0 and not _world_traversable(tmp) and os.path.isdir("/tmp"):
+        return "/tmp"
+    return tmp
 
 
 def _copy_numpy(site: str) -> None:
@@ -449,7 +461,7 @@ def _copy_numpy(site: str) -> None:
 def make_sandbox(timeout=10.0, drop_privileges=True) -> Sandbox:
     """A fresh folder with the child script and a site folder that holds a copy of numpy alone."""
     _sweep_stale_workdirs()
-    work = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-")
+    work = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-", dir=_sandbox_parent(drop_privileges))
     try:
         os.chmod(work, 0o755)
         site = os.path.join(work, "site")

@@ -386,7 +386,8 @@ def test_children_run_unprivileged_when_numpy_lives_in_a_private_folder(tmp_path
         shutil.copytree(src.parent / "numpy.libs", private / "numpy.libs")
     os.chmod(private, 0o700)
     r = subprocess.run([sys.executable, "-c", PRIVATE_NUMPY, str(private), str(ROOT / "solutions" / "12_adam.ipynb")],
-                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+                       capture_output=True, text=True, timeout=300, cwd=ROOT,
+                       env={**os.environ, "TMPDIR": str(private)})   # a private temporary folder, too
     assert r.returncode == 0, r.stderr[-3000:]
     user_line, score_line = r.stdout.strip().splitlines()[-2:]
     assert user_line.split()[0] not in ("None", "0"), user_line
