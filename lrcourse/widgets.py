@@ -464,6 +464,20 @@ class _FigurePanel(W.VBox):
     def recompute(self):
         raise NotImplementedError
 
+    def _draw_and_render(self, draw, on_error):
+        """(draw seconds, render seconds) of draw() then _render(); None if either raised: then the
+        saved background is dropped (the figure may be half drawn) and on_error(e) shows why.
+        A figure that cannot be drawn must not break the panel."""
+        t0 = time.perf_counter()
+        try:
+            draw()
+            t1 = time.perf_counter()
+            return t1 - t0, self._render()
+        except Exception as e:
+            self._bg = None
+            on_error(e)
+            return None
+
     def _fail(self, e: Exception, where):
         """Show an exception in the HTML widget ``where`` instead of a traceback; the panel keeps working.
 
@@ -669,16 +683,16 @@ class VerificationPanel(_FigurePanel):
             t1 = time.perf_counter()
             self.method, self.result, self.error = method, result, None
             self.verdict = result.verdict
-            try:
-                self._draw(result, problem)
-                t2 = time.perf_counter()
-                render = self._render()
-            except Exception as e:  # a figure that cannot be drawn must not break the panel
-                self._layout_key, self._bg = None, None
+
+            def failed(e):
+                self._layout_key = None  # lay the figure out afresh next time
                 self._show_error(e, torch_ok, device, dtype)
+
+            shown = self._draw_and_render(lambda: self._draw(result, problem), failed)
+            if shown is None:
                 return
             self._show_verdict(torch_ok, device, dtype)
-            self.timings = {"compute": t1 - t0, "draw": t2 - t1, "render": render,
+            self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
                             "total": time.perf_counter() - t0}
 
     def _show_error(self, e, torch_ok, device, dtype):
@@ -985,34 +999,9 @@ class ScheduleComposer(_FigurePanel):
                 return
             t1 = time.perf_counter()
             self.schedule, self.result, self.error, self.verdict = sched, result, None, result.verdict
-            try:
-                x = np.arange(steps)
-                self._np_line.set_data(x, result.numpy_curve)
-                self._t_line.set_data((x, result.torch_curve) if result.torch_curve is not None else ([], []))
-                ms = sched.milestones
-                self._milestone.set_xdata([ms[0], ms[0]] if ms else [np.nan, np.nan])
-                self._ax.set_xlim(0, max(steps - 1, 1))
-                lim = _sticky_limits(self._lr_lim, [result.numpy_curve, result.torch_curve, [0.0]])
-                if lim:
-                    self._lr_lim = lim
-                    self._ax.set_ylim(*lim)
-                if result.errors:
-                    e = np.asarray(result.errors["lr"], dtype=np.float64)
-                    self._err_line.set_data(x, np.where(e > _FLOOR, e, _FLOOR))
-                    self._tol.set_ydata([result.tolerance] * 2)
-                    worst = _finite([e], log=True)
-                    top = max(result.tolerance * 1e3, float(worst.max()) * 10 if worst.size else 0.0)
-                else:
-                    self._err_line.set_data([], [])
-                    self._tol.set_ydata([np.nan] * 2)
-                    top = 1e-9
-                self._eax.set_xlim(0, max(steps - 1, 1))
-                self._eax.set_ylim(_FLOOR / 3, 10.0 ** math.ceil(math.log10(top)))
-                t2 = time.perf_counter()
-                render = self._render()
-            except Exception as e:
-                self._fail(e, self.verdict_html)
-                self._bg = None
+            shown = self._draw_and_render(lambda: self._draw(sched, result, steps),
+                                          lambda e: self._fail(e, self.verdict_html))
+            if shown is None:
                 return
             color = "#070" if getattr(result, "passed", False) else ("#a00" if torch_ok else "#555")
             twin = "torch.optim.lr_scheduler" if torch_ok else "nothing (torch is not installed)"
@@ -1021,7 +1010,32 @@ class ScheduleComposer(_FigurePanel):
                                        f"{twin}</div>")
             self.code_html.value = ("<div style='color:#555'>The same schedule in torch:</div>"
                                     f"<pre style='font-size:85%;line-height:1.25'>{html.escape(code)}</pre>")
-            self.timings = {"compute": t1 - t0, "draw": t2 - t1, "render": render, "total": time.perf_counter() - t0}
+            self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
+                            "total": time.perf_counter() - t0}
+
+    def _draw(self, sched, result, steps):
+        x = np.arange(steps)
+        self._np_line.set_data(x, result.numpy_curve)
+        self._t_line.set_data((x, result.torch_curve) if result.torch_curve is not None else ([], []))
+        ms = sched.milestones
+        self._milestone.set_xdata([ms[0], ms[0]] if ms else [np.nan, np.nan])
+        self._ax.set_xlim(0, max(steps - 1, 1))
+        lim = _sticky_limits(self._lr_lim, [result.numpy_curve, result.torch_curve, [0.0]])
+        if lim:
+            self._lr_lim = lim
+            self._ax.set_ylim(*lim)
+        if result.errors:
+            e = np.asarray(result.errors["lr"], dtype=np.float64)
+            self._err_line.set_data(x, np.where(e > _FLOOR, e, _FLOOR))
+            self._tol.set_ydata([result.tolerance] * 2)
+            worst = _finite([e], log=True)
+            top = max(result.tolerance * 1e3, float(worst.max()) * 10 if worst.size else 0.0)
+        else:
+            self._err_line.set_data([], [])
+            self._tol.set_ydata([np.nan] * 2)
+            top = 1e-9
+        self._eax.set_xlim(0, max(steps - 1, 1))
+        self._eax.set_ylim(_FLOOR / 3, 10.0 ** math.ceil(math.log10(top)))
 
 
 def _torch_kwargs(s) -> dict:
@@ -1186,13 +1200,9 @@ class OptimizerPlayground(_FigurePanel):
                 return
             t1 = time.perf_counter()
             self.problem, self.histories, self.effective_lrs, self.error = problem, hists, effs, None
-            try:
-                self._draw(problem, hists, effs, steps)
-                t2 = time.perf_counter()
-                render = self._render()
-            except Exception as e:
-                self._fail(e, self.status)
-                self._bg = None
+            shown = self._draw_and_render(lambda: self._draw(problem, hists, effs, steps),
+                                          lambda e: self._fail(e, self.status))
+            if shown is None:
                 return
             best = min(hists, key=lambda k: hists[k].losses[-1] if np.isfinite(hists[k].losses[-1]) else np.inf)
             parts = [f"after {steps} steps, lowest loss: {best} ({hists[best].losses[-1]:.3g})"]
@@ -1200,7 +1210,8 @@ class OptimizerPlayground(_FigurePanel):
                 parts.append(f"diverged: {', '.join(diverged)}")
             self.summary = "; ".join(parts)
             self.status.value = f"<div style='color:#333'>{html.escape(self.summary)}</div>"
-            self.timings = {"compute": t1 - t0, "draw": t2 - t1, "render": render, "total": time.perf_counter() - t0}
+            self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
+                            "total": time.perf_counter() - t0}
 
     def _draw(self, problem, hists, effs, steps):
         ax = self._tax
