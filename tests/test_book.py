@@ -272,7 +272,7 @@ def test_site_has_every_page_launch_buttons_and_no_solutions(site):
     assert not (site_dir / "solutions").exists(), "solutions are published only with SOLUTIONS=1"
     assert 'url=notebooks/00_index.html' in (site_dir / "index.html").read_text()
     tour = (site_dir / "notebooks" / "widgets_tour.html").read_text()
-    assert tour.count("A live panel, shown here as the picture saved") >= 4
+    assert tour.count("The panel’s saved picture: to move its controls, launch") >= 4
 
 
 def _save_shot(page, folder: Path, name: str):

@@ -31,9 +31,7 @@ sys.path.insert(0, str(ROOT))
 from lrcourse import colab  # noqa: E402
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-PANEL_NOTE = ("*A live panel, shown here as the picture saved with the notebook. To move its controls, open "
-              "the notebook with the launch buttons at the top of the page (Binder or Colab), or run "
-              "`make lab` in the repository.*")
+PANEL_NOTE = "*The panel's saved picture: to move its controls, launch this page (buttons above) or run `make lab`.*"
 
 
 def _syllabus(solutions: bool) -> str:
