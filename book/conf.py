@@ -18,7 +18,7 @@ from lrcourse import __version__, colab  # noqa: E402
 
 project = "lrcourse"
 author = "the lrcourse authors"
-copyright = "the lrcourse authors, MIT licence"  # noqa: A001 (Sphinx's name)
+copyright = "the lrcourse authors, MIT licence"
 version = release = __version__
 root_doc = "notebooks/00_index"
 exclude_patterns = [".doctrees", "_build"]
@@ -32,11 +32,7 @@ nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_dmath_double_inline = True  # $$...$$ inside a paragraph, as Jupyter renders it
 myst_heading_anchors = 4
-
-
 myst_heading_slug_func = "anchors.jupyter_anchor"  # book/anchors.py: JupyterLab's anchors
-# Lessons go from a title to a sub-subsection where the text needs it, as Jupyter allows.
-suppress_warnings = ["myst.header"]
 
 # ---------------------------------------------------------------- math: MathJax 3 from the site itself
 mathjax_path = "mathjax/tex-svg.js"
