@@ -9,7 +9,7 @@ runs ``python -m lrcourse grade`` on it exactly as an instructor would and repor
 
 * wall time for the batch, and per notebook (wall x workers / n: the cost of one notebook
   on one core);
-* the latency of grading one notebook on its own;
+* the latency of grading one notebook on its own, and the sandbox's one-off setup;
 * the machine's load average while it ran (other processes slow it down).
 
 Without --stem the batch cycles through every exercise notebook of the course.
@@ -110,6 +110,11 @@ def main(argv=None) -> int:
     try:
         paths = build_batch(tmp / "subs", args.n, args.stem, args.hangs)
         n_questions = sum(len(grader_spec.QUESTIONS[p.stem]) for p in paths)
+        from lrcourse import grader
+        t0 = time.perf_counter()
+        box = grader.make_sandbox()
+        setup = time.perf_counter() - t0
+        shutil.rmtree(box.workdir)
         single = grade(paths[args.hangs:args.hangs + 1], tmp / "one", args.workers, args.timeout)
         load0 = os.getloadavg()[0]
         wall = grade(paths, tmp / "out", args.workers, args.timeout)
@@ -120,6 +125,8 @@ def main(argv=None) -> int:
               f"{args.workers} workers: {wall:.1f} s wall")
         print(f"per notebook: {wall * args.workers / args.n:.2f} s of one core "
               f"({wall / args.n:.2f} s of batch wall time); one notebook alone, end to end: {single:.2f} s")
+        print(f"sandbox setup (numpy copy, interpreter and kernel-layer probes), once per batch: {setup:.2f} s; "
+              f"isolation: {grader.isolation_summary(box)}")
         print(f"load average (1 min) before / after: {load0:.1f} / {load1:.1f} on {os.cpu_count()} cores")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
