@@ -1,5 +1,6 @@
 # The course's two commands:  `make lab` opens the course,  `make test` runs every test.
-# Both create the virtual environment .venv from pyproject.toml + constraints.txt first.
+# Both create the virtual environment .venv from pyproject.toml + constraints.txt first
+# (the dev extra for the tests, the book extra for `make book` and its browser test).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -13,7 +14,7 @@ env: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lrcourse)" >/dev/null
 	touch $@
 
@@ -51,9 +52,5 @@ clean:
 # The course website: build/book/index.html (opens from disk or any static host), from the committed
 # notebooks as they are, never executed. `make book SOLUTIONS=1` adds the solution notebooks.
 .PHONY: book
-book: $(VENV)/.book-installed
+book: env
 	$(PY) tools/build_book.py --out build/book $(if $(filter 1,$(SOLUTIONS)),--solutions)
-
-$(VENV)/.book-installed: $(VENV)/.installed pyproject.toml constraints.txt
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[book]"
-	touch $@
