@@ -261,10 +261,16 @@ def _seccomp() -> bool:
     return True
 
 
-def _read_roots(site) -> list:
-    """What a child may read once sandboxed: the standard library and the sandbox's site folder."""
-    stdlib = os.path.dirname(os.__file__)
-    return list(dict.fromkeys([stdlib, os.path.realpath(stdlib), site]))
+def _read_roots(site, stdlib=None) -> list:
+    """What a child may read once sandboxed: the standard library and the sandbox's site folder.
+
+    The standard library entry by entry, leaving out its site-packages/dist-packages: a
+    Python installed without a virtual environment (pyenv, conda, a container's) keeps the
+    packages installed into it there — a non-editable lrcourse among them.
+    """
+    stdlib = os.path.realpath(stdlib or os.path.dirname(os.__file__))
+    entries = [os.path.join(stdlib, e) for e in sorted(os.listdir(stdlib)) if e not in ("site-packages", "dist-packages")]
+    return list(dict.fromkeys(entries + [site]))
 
 
 def kernel_sandbox(read_roots) -> dict:

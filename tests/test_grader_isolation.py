@@ -25,6 +25,7 @@ import numpy
 import pytest
 from test_grader_adversarial import FIRST_UPDATE, HONEST_BODY, adam_class
 
+from lrcourse import _grader_child as child
 from lrcourse import grader
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -172,4 +173,41 @@ def test_a_child_that_cannot_apply_the_required_layers_does_not_run_the_code():
         assert res.fatal and "kernel isolation could not be applied" in res.fatal and not res.outputs
     finally:
         shutil.rmtree(box.workdir, ignore_errors=True)
+
+
+
+LANDLOCKED_READ = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import _grader_child as child
+layers = child.kernel_sandbox(child._read_roots(sys.argv[3], stdlib=sys.argv[2]))
+for path in sys.argv[4:]:
+    try:
+        open(path).read()
+        print("read", path)
+    except OSError as exc:
+        print("refused", path, exc.errno)
+"""
+
+
+def test_landlock_reads_the_standard_library_but_not_what_is_installed_into_it(tmp_path):
+    """A Python without a venv keeps installed packages (a non-editable lrcourse) inside its stdlib folder."""
+    if child.landlock_abi() < 1:
+        pytest.skip("no Landlock in this kernel: the batch warns (test_missing_layers_warn...)")
+    stdlib, site = tmp_path / "lib" / "python3.x", tmp_path / "site"
+    (stdlib / "site-packages" / "lrcourse").mkdir(parents=True)
+    (stdlib / "json").mkdir()
+    site.mkdir()
+    for f in (stdlib / "os.py", stdlib / "json" / "__init__.py", stdlib / "site-packages" / "lrcourse" / "optimizers.py",
+              site / "numpy_like.py", tmp_path / "elsewhere.py"):
+        f.write_text("x = 1\n")
+    link = tmp_path / "innocent"
+    link.symlink_to(stdlib / "site-packages" / "lrcourse")
+    paths = [stdlib / "os.py", stdlib / "json" / "__init__.py", site / "numpy_like.py",
+             stdlib / "site-packages" / "lrcourse" / "optimizers.py", link / "optimizers.py", tmp_path / "elsewhere.py"]
+    r = subprocess.run([sys.executable, "-I", "-c", LANDLOCKED_READ, str(ROOT / "lrcourse"), str(stdlib), str(site),
+                        *map(str, paths)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    verdicts = [line.split()[0] for line in r.stdout.splitlines()]
+    assert verdicts == ["read"] * 3 + ["refused"] * 3, r.stdout
 
