@@ -321,6 +321,7 @@ def _install_guard(allowed_roots, student_code):
     flags_write = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
     normpath, fsdecode, join, getcwd = os.path.normpath, os.fsdecode, os.path.join, os.getcwd
     armed = [False]
+    importing = [False]
     module_code = [student_code]
 
     def readable(path):
@@ -341,6 +342,7 @@ def _install_guard(allowed_roots, student_code):
             return
         if event == "import":
             if str(args[0]).partition(".")[0] in ALLOWED_MODULES:
+                importing[0] = True      # the loader may now compile/execute that module's code, once
                 return
             raise ImportError(f"import of {args[0]!r} refused while grading")
         if event == "open":
@@ -352,12 +354,14 @@ def _install_guard(allowed_roots, student_code):
             raise PermissionError(f"opening {path!r} refused while grading")
         if event in ("os.listdir", "os.scandir") and readable(args[0] if args else None):
             return
-        if event == "exec":
+        # Code is executed or compiled only by an import of an allowed module that is under way:
+        # a code object the submission made (marshal, a chosen file name) is never run.
+        if event == "exec" and importing[0]:
             co = args[0] if args else None
-            filename = getattr(co, "co_filename", "")
-            if readable(filename):
+            if readable(getattr(co, "co_filename", "")):
+                importing[0] = False
                 return
-        if event == "compile" and len(args) > 1 and readable(args[1]):
+        if event == "compile" and importing[0] and len(args) > 1 and readable(args[1]):
             return
         raise PermissionError(f"{event} refused while grading")
 
@@ -419,7 +423,8 @@ def main(argv):
     job = json.loads(sys.stdin.read())
     import numpy.fft
     import numpy.linalg
-    import numpy.polynomial  # noqa: F401  (imported now: lazy imports later would need the filesystem)
+    import numpy.polynomial
+    import numpy.random  # noqa: F401  (imported now: lazy imports later would need the filesystem)
 
     optimizers, schedules = stub_modules(job["standins"])
     stdlib = os.path.dirname(os.__file__)

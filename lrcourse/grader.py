@@ -54,13 +54,14 @@ MAX_PRINTED_BYTES = 8 * 2**20     # the most a child may print before it is stop
 ALLOWED_IMPORTS = _child.ALLOWED_MODULES          # the same lists the child enforces at run time
 FORBIDDEN_NAMES = _child.BLOCKED_BUILTINS | frozenset(
     "torch lrcourse runs problems widgets feedback grader importlib sys os subprocess builtins "
-    "ctypes pickle marshal shutil pathlib io socket signal resource gc inspect".split())
+    "ctypes pickle marshal shutil pathlib io socket signal resource gc inspect "
+    "attrgetter methodcaller".split())   # operator's attribute access by string, like getattr
 NAMEDTUPLE_API = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
 FORBIDDEN_ATTRS = frozenset(
     "sys os subprocess builtins modules importlib load loads save savez savez_compressed savetxt loadtxt "
     "genfromtxt fromfile tofile fromregex dump dumps memmap ctypes ctypeslib f2py distutils testing lib "
     "DataSource open system popen gi_frame gi_code f_back f_globals f_locals f_builtins f_code tb_frame "
-    "tb_next cr_frame ag_frame co_code".split())
+    "tb_next cr_frame ag_frame co_code attrgetter methodcaller".split())
 ALLOWED_DUNDERS = frozenset({"__init__", "__post_init__", "__name__", "__qualname__"})
 
 
@@ -260,9 +261,15 @@ def static_problems(source: str, q=None) -> list[str]:
             for a in node.names:
                 if a.name.partition(".")[0] not in ALLOWED_IMPORTS:
                     bad(node, f"imports {a.name} (graded code may import only {', '.join(sorted(ALLOWED_IMPORTS))})")
+                elif any(p in FORBIDDEN_ATTRS or p.startswith("_") for p in a.name.split(".")[1:]):
+                    bad(node, f"imports {a.name}, which graded code may not use")
         elif isinstance(node, ast.ImportFrom):
             if node.level or (node.module or "").partition(".")[0] not in ALLOWED_IMPORTS:
-                bad(node, f"imports from {node.module or '.'} (graded code may import only numpy and math)")
+                bad(node, f"imports from {node.module or '.'} (graded code may import only "
+                          f"{', '.join(sorted(ALLOWED_IMPORTS))})")
+            for part in (node.module or "").split(".")[1:] + [a.name for a in node.names]:
+                if part in FORBIDDEN_NAMES or part in FORBIDDEN_ATTRS or part.startswith("_"):
+                    bad(node, f"imports {part} from {node.module}, which graded code may not use")
         elif isinstance(node, ast.Name):
             if node.id in FORBIDDEN_NAMES:
                 bad(node, f"uses {node.id}, which graded code may not use")

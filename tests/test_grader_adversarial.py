@@ -66,6 +66,13 @@ def esc(body: str) -> str:
     """An attack body that starts from the real builtins module."""
     return ESCAPE + textwrap.dedent(body).strip("\n")
 
+def _forged_code() -> bytes:
+    """Compiled code that claims to be a standard-library file and loads the reference from the checkout."""
+    import marshal
+    src = f"import sys\nsys.path.insert(0, {REPO!r})\nfrom lrcourse.optimizers import Adam\n"
+    return marshal.dumps(compile(src, os.__file__, "exec"))
+
+
 ATTACKS = {
     # -- handing the work to a ready-made implementation ------------------------------------------
     "super().step": adam_class("return super().step(params, grad, state, lr)"),
@@ -128,6 +135,23 @@ ATTACKS = {
     "subprocess": adam_class(esc("""
         b.__import__("subprocess").run(["touch", "/tmp/lrcourse-pwned"])
         return params, state
+    """)),
+    "os reached through a name imported from numpy": adam_class("""
+        from numpy.lib import _datasource
+        _datasource.os.system("touch /tmp/lrcourse-pwned")
+        return params, state
+    """),
+    "attribute access through strings (operator.attrgetter)": adam_class("""
+        import operator
+        b = operator.attrgetter("__self__")(print)
+        ref = b.__import__("lrcourse.optimizers", fromlist=["Adam"])
+        return ref.Adam.step(self, params, grad, state, lr)
+    """),
+    "a code object whose file name the submission chose (marshal)": adam_class(esc(f"""
+        code = b.__import__("marshal").loads({_forged_code()!r})
+        ns = {{}}
+        b.exec(code, ns)
+        return ns["Adam"].step(self, params, grad, state, lr)
     """)),
     # -- looking for the expected values ----------------------------------------------------------
     "reads files: cwd, parents, /proc, /tmp": adam_class(esc("""
