@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_step.py            # 1e5, 1e6 and 1e7 float32 parameters
     .venv/bin/python benchmarks/bench_step.py --quick    # 1e6 only, fewer repeats
 
-For every optimizer (torch defaults, SGD with momentum 0.9) it reports the median wall time of one
-step after a warm-up (all timed round-robin, so load from other processes hits them alike):
+For every optimizer (torch defaults, SGD with momentum 0.9) it reports the wall time of one step
+after a warm-up, the fastest of the timed steps (``--median``: their median), all timed
+round-robin so that load from other processes hits them alike:
 lrcourse's reference ``opt.step(p, grad, state)`` (new arrays out), for Adam and AdamW also
 ``lrcourse.fast.adam_step`` (the same numbers, in place, blocked, threaded), torch's default CPU step
 (``foreach=None``, which on the CPU is the single-tensor for-loop implementation), torch with
@@ -89,14 +90,16 @@ def main(argv=None) -> None:
     ap.add_argument("--sizes", type=float, nargs="+", help="parameter counts (default 1e5 1e6 1e7)")
     ap.add_argument("--repeats", type=int, help="timed steps per measurement (median taken)")
     ap.add_argument("--only", nargs="+", help="optimizer labels to run, e.g. Adam AdamW")
+    ap.add_argument("--median", action="store_true", help="report medians instead of the fastest steps")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in (args.sizes or ([1e6] if args.quick else [1e5, 1e6, 1e7]))]
     configs = [c for c in CONFIGS if not args.only or c[0] in args.only]
 
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
           f"python {platform.python_version()}, {os.cpu_count()} CPUs ({platform.processor() or platform.machine()})")
-    print("float32 parameters; median of one step in milliseconds; 'best' is the faster lrcourse path;")
-    print("ratios best / torch of the medians (< 1: lrcourse faster); '-': no such path\n")
+    print(f"float32 parameters; one step in milliseconds, the {'median' if args.median else 'fastest'} of the timed steps "
+          f"(the fastest is the least disturbed by other processes);")
+    print("'best' is the faster lrcourse path; ratios best / torch (< 1: lrcourse faster); '-': no such path\n")
     head = (f"{'optimizer':18s} {'n':>6s} {'reference':>9s} {'fast':>9s} {'torch':>9s} {'foreach':>9s} "
             f"{'fused':>9s} {'best/torch':>10s} {'best/fused':>10s}")
     print(head)
@@ -109,7 +112,8 @@ def main(argv=None) -> None:
                         torch_stepper(opt, n, foreach=None), torch_stepper(opt, n, foreach=True),
                         torch_stepper(opt, n, fused=True)]
             timed = iter(median_times([s for s in steppers if s is not None], repeats))
-            ref, fst, loop, fe, fused = (next(timed)[0] if s is not None else None for s in steppers)
+            pick = 0 if args.median else 1  # median_times gives (median, min) per stepper
+            ref, fst, loop, fe, fused = (next(timed)[pick] if s is not None else None for s in steppers)
             best = min(t for t in (ref, fst) if t is not None)
             ratio_fused = f"{best / fused:10.2f}" if fused is not None else f"{'-':>10s}"
             print(f"{label:18s} {n:>6.0e} {_ms(ref)} {_ms(fst)} {_ms(loop)} {_ms(fe)} {_ms(fused)} "
