@@ -27,11 +27,33 @@ import numpy as np
 from . import _grader_child as runner
 from . import grader_spec as spec
 
-__all__ = ["check", "CheckFailed"]
+__all__ = ["check", "CheckFailed", "NotWrittenYet"]
 
 
 class CheckFailed(AssertionError):
     """The learner's code differs from the reference (details printed above it)."""
+
+
+class NotWrittenYet(NotImplementedError):
+    """check() was called on a stub: the learner has not written the code yet."""
+
+
+def _brief(shell, etype, value, tb, tb_offset=None):
+    """IPython shows check()'s own errors as one line: what is wrong was printed above, not in our source."""
+    shown = NotImplementedError if issubclass(etype, NotWrittenYet) else etype   # the name learners know
+    stb = [f"{shown.__name__}: {value}"]
+    shell._showtraceback(shown, value, stb)
+    return stb
+
+
+def _register_brief_errors() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None and hasattr(ip, "set_custom_exc"):
+        ip.set_custom_exc((CheckFailed, NotWrittenYet), _brief)
 
 
 def _question_for(obj, question):
@@ -277,7 +299,7 @@ def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = Tr
             with np.errstate(all="ignore"):
                 out = runner.run_case(q.kind, obj, case, q.fields)
         except NotImplementedError as exc:
-            raise NotImplementedError(f"{q.what} is not written yet ({exc}): write it in the cell above, "
+            raise NotWrittenYet(f"{q.what} is not written yet ({exc}): write it in the cell above, "
                                       "then run this cell again") from None
         except Exception as exc:  # noqa: BLE001 — any error in learner code is reported, never re-raised raw
             print(f"✗ {q.what} raised {type(exc).__name__} on case {k + 1}: {_describe_case(q, case)}")
@@ -307,3 +329,6 @@ def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = Tr
     else:
         what = "(the LR of every update)" if q.kind == "schedule" else "(the returned value)"
     print(f"✓ {q.what} matches {against} on {n} cases {what} to {q.tol:.0e} relative")
+
+
+_register_brief_errors()

@@ -195,3 +195,24 @@ def test_partial_scores_are_explained_in_the_csv(tmp_path):
     assert f"12_adam/q1 {q.score:g}/4: hidden cases" in row["message"] and "first failure" in row["message"], row
     assert json.loads((tmp_path / "out" / "submissions" / r.name / "results.json").read_text())["score"] == r.score
     assert np.isclose(r.score, q.score + r.questions[1].score)
+
+
+def test_check_in_a_real_kernel_reads_the_history_with_its_magics(tmp_path):
+    """In a notebook, check() finds a %%time answer cell and a helper's forbidden import the grader's way."""
+    from nbclient import NotebookClient
+    helper_cell = "def bias_correction(beta, t):\n    import os\n    return 1 - beta**t"
+    answer = ADAM_VARIANTS["%%time on the answer cell, a helper in another cell"]
+    cells = [SETUP, answer[0], answer[1], "check(MyAdam, use_torch=False)", helper_cell, answer[1],
+             "try:\n    check(MyAdam, use_torch=False)\nexcept Exception as exc:\n    print(type(exc).__name__)",
+             "class MyAdam(optimizers.Adam):\n    def step(self, params, grad, state, lr=None):\n"
+             "        return params + grad[9], state", "check(MyAdam, use_torch=False)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(ROOT)}}).execute()
+    outs = ["".join(o.get("text", "") for o in c.outputs if o.get("name") == "stdout") for c in nb.cells]
+    assert outs[3].startswith("✓ MyAdam.step matches lrcourse"), outs[3]
+    assert "would score 0 when graded" in outs[6] and "imports os" in outs[6] and "CheckFailed" in outs[6], outs[6]
+    # an error in the learner's code: their line and error printed, then one line — no library source
+    assert "in step, line 3: return params + grad[9], state" in outs[8] and "IndexError" in outs[8], outs[8]
+    [error] = [o for o in nb.cells[8].outputs if o.output_type == "error"]
+    assert error.ename == "CheckFailed" and len(error.traceback) == 1 and "feedback.py" not in error.traceback[0]
