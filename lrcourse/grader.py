@@ -3,22 +3,23 @@
 Trust boundary: this process (the grader) never executes a line a student wrote.  For
 each submission it
 
-1. reads the notebook as JSON and extracts, statically, the definitions each question
+1. decides the exercise from the assignment (``--stem``, ``--config``, else the file name;
+   never the notebook's metadata, which is only compared and flagged);
+2. reads the notebook as JSON and extracts, statically, the definitions each question
    grades (the target class/function plus the top-level helpers it refers to);
-2. checks that code's syntax tree for the from-scratch rule (``static_problems``):
-   imports other than numpy/math, torch/lrcourse names, ``super().step``, the library
-   classes used other than as a base, introspection (dunders, getattr, eval, open, ...);
-3. runs each question in its own child process (``_grader_child.py``) — fresh temporary
-   directory, scrubbed environment, unprivileged user when run as root, resource limits,
-   wall-clock timeout, whole process group killed afterwards — on public cases plus
-   hidden cases drawn from ``os.urandom`` for this run;
-4. accepts back JSON numbers and lists only, type-checks them, and compares them here
-   with the reference outputs computed here.  Nothing a child writes is unpickled,
-   evaluated or believed beyond being compared.
+3. checks that code's syntax tree for the from-scratch rule (``static_problems``);
+4. runs each question in its own child process (``_grader_child.py``) — a sandbox folder
+   with its own copy of numpy, scrubbed environment, unprivileged user when run as root,
+   resource limits, Landlock and seccomp applied by the child to itself, an audit hook,
+   wall-clock timeout, whole process group killed afterwards — on public cases plus hidden
+   cases drawn from ``os.urandom`` for this run, sent through a pipe (never to disk);
+5. reads back at most a bounded number of bytes of JSON lines, parses them strictly,
+   type-checks them and compares them here with the reference outputs computed here.
+   Points come from the hidden cases (a public case weighs ``public_weight``, default 0).
 
-Outputs: ``DIR/submissions/<submission>/results.json`` in Gradescope's schema and ``DIR/grades.csv``,
-one row per submission, always — a crash, a hang or a malformed notebook costs the
-affected questions and is explained in the row's message.
+Outputs: ``DIR/grades.csv``, one row per submission, always — a crash, a hang or a
+malformed notebook costs the affected questions and is explained in the row's message —
+and ``DIR/submissions/<submission>/results.json`` in Gradescope's schema.
 """
 from __future__ import annotations
 
