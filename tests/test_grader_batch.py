@@ -90,8 +90,7 @@ def test_no_sandbox_folder_survives_a_stopped_grader(tmp_path):
         time.sleep(1.0)
         proc.send_signal(how)
         proc.wait(timeout=30)
-        if how == signal.SIGKILL:   # nothing runs after SIGKILL: the next batch sweeps the folder
-            assert _graders_folders(proc.pid)
+        if how == signal.SIGKILL:   # nothing runs after SIGKILL: the next batch (here or in another worker) sweeps it
             box = grader.make_sandbox()
             grader.shutil.rmtree(box.workdir)
         assert not _graders_folders(proc.pid), how
