@@ -518,6 +518,14 @@ class VerificationPanel(_FigurePanel):
     ``runs.Comparison``, None after an error), ``verdict`` (the text shown), ``error``
     (the message shown for invalid settings, else None), ``controls`` (name -> widget),
     ``figure`` (the matplotlib Figure), ``timings`` (seconds of the last redraw).
+
+    Example (leave the panel last in a cell to see it):
+        >>> from lrcourse import optimizers
+        >>> panel = VerificationPanel(optimizers.Adam, steps=20, device="cpu")
+        >>> panel.method.lr, panel.result.passed          # the class's example LR, checked
+        (0.05, True)
+        >>> panel.set(lr=0.01, betas=(0.8, 0.99)).method.betas   # one recompute for both
+        (0.8, 0.99)
     """
 
     _SETTINGS = ("device", "dtype", "noise", "tolerance")
@@ -832,6 +840,11 @@ class ScheduleComposer(_FigurePanel):
     ``.schedule`` is the lrcourse schedule, ``.result`` the ``runs.Comparison`` of its LRs with
     torch's, ``.verdict`` the text shown, ``.code()`` the torch code that builds the same
     scheduler (paste it into a training script).
+
+    Example:
+        >>> composer = ScheduleComposer(steps=50, warmup_steps=5)
+        >>> composer.result.passed, [type(s).__name__ for s in composer.schedule.schedulers]
+        (True, ['LinearLR', 'CosineAnnealingLR'])
     """
 
     WARMUPS = ("none", "linear", "constant")
@@ -1077,6 +1090,11 @@ class OptimizerPlayground(_FigurePanel):
     for every optimizer).  Attributes: ``histories`` (label -> ``runs.History``),
     ``effective_lrs`` (label -> (steps, 2) array from ``runs.effective_lr``), ``controls``
     (``"problem"``, ``"noise"``, ``"steps"``, and ``"lr:<label>"`` per optimizer).
+
+    Example:
+        >>> race = OptimizerPlayground(problem="ill-conditioned quadratic", steps=30)
+        >>> list(race.histories), race.effective_lrs["Adam"].shape
+        (['SGD', 'SGD + momentum 0.9', 'RMSprop', 'Adagrad', 'Adam'], (30, 2))
     """
 
     def __init__(self, optimizers=None, problem="Rosenbrock", steps=300, noise=0.0):
