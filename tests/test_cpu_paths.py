@@ -24,6 +24,7 @@ SWITCHES = {
     "OPENBLAS_CORETYPE": ("numpy BLAS (matmul, dot)", "openblas_core"),
     "ATEN_CPU_CAPABILITY": ("torch ATen (log1p, sigmoid, softplus)", "torch_capability"),
     "MKL_CBWR": ("torch MKL (mm)", None),
+    "GLIBC_TUNABLES": ("libm (math.sin, exp, pow)", None),
 }
 
 
@@ -54,6 +55,8 @@ def test_switch_changes_the_kernels(host, switch):
         pytest.skip("the host already runs OpenBLAS's oldest kernels")
     if key == "torch_capability" and host[key] == "DEFAULT":
         pytest.skip("torch already runs its non-vectorised kernels here")
+    if switch == "GLIBC_TUNABLES" and not sys.platform.startswith("linux"):
+        pytest.skip("glibc's tunables exist on Linux only")
     if switch == "MKL_CBWR":
         import torch
         if not torch.backends.mkl.is_available():

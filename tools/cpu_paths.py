@@ -15,6 +15,8 @@ second time with the switches below, which select other code paths than the host
 - ``ATEN_CPU_CAPABILITY=default``: torch's ATen kernels compiled without AVX2/AVX-512 vectorisation.
 - ``MKL_CBWR=COMPATIBLE``: MKL (torch's BLAS on x86) takes its conditional-numerical-reproducibility
   path, a different kernel from the one it picks for the host.
+- ``GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA,-AVX,-FMA4``: glibc's libm (Python's ``math``, NumPy's
+  scalar fallbacks) uses its SSE2 variants of sin, cos, exp, pow and log instead of the FMA/AVX2 ones.
 
 `tests/test_cpu_paths.py` checks that each switch really changes the kernels on the host (results
 of the affected operations differ in their last bits), so the second pass is not a copy of the first.
@@ -33,6 +35,7 @@ ALT_ENV = {
     "OPENBLAS_CORETYPE": "Prescott",
     "ATEN_CPU_CAPABILITY": "default",
     "MKL_CBWR": "COMPATIBLE",
+    "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2,-FMA,-AVX,-FMA4",
 }
 
 
@@ -44,6 +47,8 @@ def alt_environ(base: dict | None = None) -> dict:
 
 def report() -> dict:
     """The kernels this process runs, and a fingerprint (hash of the exact bits) of each library's results."""
+    import math
+
     import numpy as np
     import threadpoolctl
     import torch
@@ -72,6 +77,8 @@ def report() -> dict:
             "torch ATen (log1p, sigmoid, softplus)": bits(torch.log1p(t.abs()).numpy(), torch.sigmoid(t).numpy(),
                                                           torch.nn.functional.softplus(t.float()).numpy()),
             "torch MKL (mm)": bits((torch.from_numpy(a) @ torch.from_numpy(b)).numpy()),
+            "libm (math.sin, exp, pow)": bits(np.array([(math.sin(v * 30), math.exp(v), math.pow(v, 0.37))
+                                                        for v in x[:20_000]])),
         },
     }
 
