@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -30,7 +31,7 @@ from .problems import Problem
 __all__ = [
     "History", "run", "Comparison", "compare", "TOLERANCES", "pick_device", "devices", "torch_available",
     "torch_optimizer", "torch_scheduler", "torch_class_name", "effective_lr", "rel_error",
-    "NumpyOnly", "numpy_only", "plateau_metrics",
+    "NumpyOnly", "numpy_only", "plateau_metrics", "StepFunction", "ScheduleFunction", "learner_code", "method_name",
 ]
 
 TOLERANCES = {"float64": 1e-12, "float32": 1e-5}
@@ -159,6 +160,7 @@ def pick_device(device: str = "auto", dtype: str = "float64") -> str:
 def torch_class_name(method) -> str:
     """The torch class a (possibly subclassed) lrcourse optimizer or schedule stands for."""
     library = _opt.OPTIMIZERS + _sch.SCHEDULES + (_sch.ReduceLROnPlateau,)
+    method = _twin(method)
     for cls in type(method).__mro__:
         if cls in library:
             return cls.__name__
@@ -177,6 +179,7 @@ def torch_scheduler(sched, torch_opt):
     """The torch twin of an lrcourse schedule, attached to ``torch_opt``."""
     from torch.optim import lr_scheduler
 
+    sched = _twin(sched)
     name = torch_class_name(sched)
     if name == "SequentialLR":
         children = [torch_scheduler(s, torch_opt) for s in sched.schedulers]
@@ -193,6 +196,219 @@ def _to_numpy(value):
 def _state_from_torch(opt, torch_state: dict, params):
     """Our state NamedTuple built from torch's per-parameter state dict (empty before the first step)."""
     return opt.state_from({k: _to_numpy(v) for k, v in torch_state.items()}, params)
+
+
+# --------------------------------------------------------------------------- the learner's own code
+def _hyper_names(like) -> list:
+    return [f.name for f in dataclasses.fields(like) if f.init]
+
+
+def _takes(fn, like, skip: int, what: str) -> tuple:
+    """The hyperparameters of ``like`` (torch's names) that ``fn`` takes by name after its first
+    ``skip`` positional arguments; TypeError naming any other argument it requires."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: call it with the positional ones only
+        return ()
+    names = _hyper_names(like)
+    params = list(sig.parameters.values())
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(positional) < skip and not any(p.kind == p.VAR_POSITIONAL for p in params):
+        raise TypeError(f"{getattr(fn, '__name__', fn)} must take {what}; its signature is {sig}")
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return tuple(n for n in names if n != "lr" or skip < 4)
+    takes, unknown = [], []
+    for p in params[skip:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in names and p.kind != p.POSITIONAL_ONLY:
+            takes.append(p.name)
+        elif p.default is p.empty:
+            unknown.append(p.name)
+    if unknown:
+        raise TypeError(f"{getattr(fn, '__name__', fn)} requires {', '.join(unknown)}, which "
+                        f"{type(like).__name__} does not have (its hyperparameters, torch's names: "
+                        f"{', '.join(names)}): rename, or bind with functools.partial")
+    return tuple(takes)
+
+
+def _field(state, name):
+    """Field ``name`` of a state (a NamedTuple, any object with attributes, or a dict); None if absent."""
+    return state.get(name) if isinstance(state, dict) else getattr(state, name, None)
+
+
+def _state_fields(opt, template) -> list:
+    """The state fields compare checks, by torch's names."""
+    if isinstance(opt, StepFunction):
+        return list(opt.like.init(np.zeros(1))._fields)
+    return list(template._fields)
+
+
+class StepFunction:
+    """A learner's step function, checked against the torch twin of ``like``.
+
+    ``step(params, grad, state, lr) -> (params, state)``; ``init(params) -> state`` (default:
+    ``like.init``, the lrcourse state NamedTuple).  ``like`` is the lrcourse optimizer it stands
+    for: its torch class and hyperparameters.  Hyperparameters of ``like`` that ``step`` takes
+    by name (torch's names: ``momentum``, ``betas``, ``eps`` ...) are passed on every call
+    (``takes`` lists them); the others are fixed at ``like``'s values.  The state may be a
+    NamedTuple (any class) or a dict: its fields are read, and given back from torch's state,
+    by torch's names (``exp_avg``, ``momentum_buffer`` ...).  Quacks like an lrcourse optimizer
+    for ``run`` and ``compare``.
+
+    >>> from lrcourse import optimizers
+    >>> def sgd_step(params, grad, state, lr, momentum):
+    ...     return params - lr * grad, state
+    >>> StepFunction(sgd_step, optimizers.SGD(lr=0.1)).takes
+    ('momentum',)
+    """
+
+    kind = "optimizer"
+
+    def __init__(self, step, like, init=None, name=None):
+        if not callable(step):
+            raise TypeError(f"step must be a function (params, grad, state, lr) -> (params, state), got {step!r}")
+        if not isinstance(like, _opt.Optimizer):
+            raise TypeError(f"like= must be the lrcourse optimizer the step function stands for "
+                            f"(e.g. optimizers.Adam(lr=0.05)), got {type(like).__name__}")
+        if init is not None and not callable(init):
+            raise TypeError(f"init must be a function params -> state, got {init!r}")
+        self.step_fn, self.like, self.init_fn = step, like, init
+        self.takes = _takes(step, like, 4, "(params, grad, state, lr)")
+        self.name = name or getattr(step, "__qualname__", type(step).__name__)
+
+    def __repr__(self):
+        return f"StepFunction({self.name}, like={self.like!r})"
+
+    def with_like(self, like):
+        """The same code against other hyperparameters."""
+        return StepFunction(self.step_fn, like, self.init_fn, self.name)
+
+    @property
+    def lr(self) -> float:
+        return self.like.lr
+
+    def hyperparameters(self) -> dict:
+        return self.like.hyperparameters()
+
+    def init(self, params):
+        state = self.like.init(params) if self.init_fn is None else self.init_fn(params)
+        names = self.like.init(np.zeros(1))._fields
+        own = list(state) if isinstance(state, dict) else getattr(state, "_fields", None)
+        if own is None:
+            raise TypeError(f"init must return the state as a NamedTuple or a dict keyed by torch's state names "
+                            f"({', '.join(names)}), got {type(state).__name__}")
+        extra = [k for k in own if k not in names]
+        if extra:
+            raise TypeError(f"state field(s) {', '.join(map(str, extra))} are not in torch's "
+                            f"{type(self.like).__name__} state; name them as torch does: {', '.join(names)}")
+        return state
+
+    def state_from(self, values: dict, params):
+        """torch's state (``values``) in the learner's own state format."""
+        ours = self.like.state_from(values, params)
+        template = self.init(params)
+        if isinstance(template, dict):
+            return {k: getattr(ours, k) for k in template}
+        return type(template)(**{k: getattr(ours, k) for k in template._fields})
+
+    def step(self, params, grad, state, lr=None):
+        lr = self.like.lr if lr is None else lr
+        hyper = {k: getattr(self.like, k) for k in self.takes}
+        out = self.step_fn(params, grad, state, lr, **hyper)
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise TypeError(f"{self.name} must return (params, state), got {type(out).__name__}")
+        return out
+
+
+class ScheduleFunction:
+    """A learner's schedule function ``fn(t) -> lr`` (scalar or vectorised over an array of t),
+    checked against the torch twin of ``like``, the closed-form lrcourse schedule it stands for.
+
+    Hyperparameters of ``like`` that ``fn`` takes by name (torch's names: ``lr``, ``step_size``,
+    ``gamma`` ...) are passed on every call; the others are fixed at ``like``'s values.
+
+    >>> from lrcourse import schedules
+    >>> def step_lr(t, lr, step_size, gamma=0.1):
+    ...     return lr * gamma ** (t // step_size)
+    >>> ScheduleFunction(step_lr, schedules.StepLR(1.0, step_size=2, gamma=0.5))(range(5)).tolist()
+    [1.0, 1.0, 0.5, 0.5, 0.25]
+    """
+
+    kind = "schedule"
+
+    def __init__(self, fn, like):
+        if not callable(fn):
+            raise TypeError(f"a schedule function t -> lr is needed, got {fn!r}")
+        if isinstance(like, _sch.ReduceLROnPlateau):
+            raise TypeError("ReduceLROnPlateau keeps state between epochs, so no function of t can stand for it: "
+                            "subclass schedules.ReduceLROnPlateau instead")
+        if not isinstance(like, _sch.Schedule):
+            raise TypeError(f"like= must be the lrcourse schedule the function stands for "
+                            f"(e.g. schedules.StepLR(0.1, step_size=30)), got {type(like).__name__}")
+        self.fn, self.like = fn, like
+        self.takes = _takes(fn, like, 1, "t")
+        self.name = getattr(fn, "__qualname__", type(fn).__name__)
+
+    def __repr__(self):
+        return f"ScheduleFunction({self.name}, like={self.like!r})"
+
+    def with_like(self, like):
+        return ScheduleFunction(self.fn, like)
+
+    @property
+    def lr(self) -> float:
+        return self.like.lr
+
+    def __call__(self, t):
+        hyper = {k: getattr(self.like, k) for k in self.takes}
+        t = np.asarray(t)
+        if t.ndim == 0:
+            return float(self.fn(int(t), **hyper))
+        try:  # vectorised code answers the whole array at once
+            out = np.asarray(self.fn(t, **hyper), dtype=np.float64)
+            if out.shape == t.shape:
+                return out
+        except Exception:  # noqa: BLE001 — scalar code (an `if t < ...`): ask it once per t below
+            pass
+        return np.array([float(self.fn(int(s), **hyper)) for s in t.ravel()], dtype=np.float64).reshape(t.shape)
+
+
+def learner_code(code, like=None, init=None):
+    """What ``compare`` checks for ``code``: an lrcourse method (or subclass) as it is; with
+    ``like=`` (the lrcourse method it stands for) a step function (``init=`` its init), an
+    object with ``init`` and ``step`` methods (an exercise class written from scratch) or a
+    schedule function, wrapped as ``StepFunction`` / ``ScheduleFunction``."""
+    if like is None:
+        if init is not None:
+            raise TypeError("init= goes with like=, the lrcourse optimizer the step function stands for")
+        return code
+    if isinstance(code, (StepFunction, ScheduleFunction)):
+        return code.with_like(like)
+    if isinstance(like, _opt.Optimizer):
+        if isinstance(code, type) and issubclass(code, _opt.Optimizer):
+            return code(**like.hyperparameters())  # a subclass knows its torch class: like= gives its settings
+        if isinstance(code, _opt.Optimizer):
+            raise TypeError(f"{type(code).__name__} is an lrcourse optimizer already: pass it without like=")
+        if isinstance(code, type) and callable(getattr(code, "step", None)):
+            code = code()
+        if not callable(code) and callable(getattr(code, "step", None)):
+            return StepFunction(code.step, like, init if init is not None else getattr(code, "init", None),
+                                name=type(code).__name__)
+        return StepFunction(code, like, init)
+    if init is not None:
+        raise TypeError("init= is for step functions; a schedule function has no state")
+    return ScheduleFunction(code, like)
+
+
+def method_name(method) -> str:
+    """The name a learner knows the method by: its class, or its function for learner code."""
+    return method.name if isinstance(method, (StepFunction, ScheduleFunction)) else type(method).__name__
+
+
+def _twin(method):
+    """The lrcourse method whose torch class and hyperparameters stand for ``method``."""
+    return method.like if isinstance(method, (StepFunction, ScheduleFunction)) else method
 
 
 # --------------------------------------------------------------------------- compare
@@ -306,15 +522,30 @@ def _verdict(errors: dict, tol: float):
 
 
 def compare(method, problem: Problem | None = None, steps: int = 300, schedule=None, device: str = "auto",
-            dtype: str = "float64", metrics=None, tolerance: float | None = None) -> Comparison:
+            dtype: str = "float64", metrics=None, tolerance: float | None = None, *, like=None,
+            init=None) -> Comparison:
     """Check an lrcourse optimizer or schedule (or a subclass of one) against its torch twin.
 
     * optimizer: on ``problem`` for ``steps`` updates, LR driven by ``schedule`` if given.
     * schedule: the LR of updates 0 .. steps-1.
     * ReduceLROnPlateau: on the sequence ``metrics`` (default: the validation loss of an
       Adam run on ``problem``).
+
+    A learner's own code is checked with ``like=``, the lrcourse method it stands for (its torch
+    class and hyperparameters): a step function ``step(params, grad, state, lr)`` (with
+    ``init=`` its init function; default ``like.init``), an object with ``init`` and ``step``
+    methods, or a schedule function ``t -> lr``.  See ``learner_code``.
+
+    >>> from lrcourse import optimizers, problems
+    >>> def sgd_step(params, grad, state, lr):
+    ...     return params - lr * grad, state
+    >>> c = compare(sgd_step, problems.IllConditionedQuadratic(), 20, like=optimizers.SGD(lr=0.1), device="cpu")
+    >>> c.passed, c.method, sorted(c.errors)
+    (True, 'sgd_step', ['momentum_buffer', 'params'])
     """
     import torch
+
+    method = learner_code(method, like, init)
 
     if dtype not in TOLERANCES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
@@ -332,10 +563,12 @@ def compare(method, problem: Problem | None = None, steps: int = 300, schedule=N
 
 def _kind(method, caller: str) -> str:
     """"optimizer", "schedule" or "plateau": the ``kind`` of an lrcourse method (or a subclass of one)."""
-    if isinstance(method, (_opt.Optimizer, _sch.Schedule, _sch.ReduceLROnPlateau)):
+    if isinstance(method, (_opt.Optimizer, _sch.Schedule, _sch.ReduceLROnPlateau, StepFunction, ScheduleFunction)):
         return method.kind
+    hint = (" — for your own function or class, say which method it stands for: like=optimizers.Adam(lr=0.05)"
+            if callable(method) or hasattr(method, "step") else "")
     raise TypeError(f"{caller}() takes an lrcourse optimizer or schedule (or a subclass of one), "
-                    f"got {type(method).__name__}")
+                    f"got {type(method).__name__}{hint}")
 
 
 def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch):
@@ -343,9 +576,10 @@ def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch)
     tdtype = getattr(torch, dtype)
     p = torch.tensor(np.array(problem.x0, dtype=np_dtype), device=device, dtype=tdtype, requires_grad=True)
     topt = torch_optimizer(opt, p)
+    twin = _twin(opt)
     lr_of, after = _lr_source(opt, schedule)
     template = opt.init(np.array(problem.x0, dtype=np_dtype))
-    fields = ["params"] + [f for f in template._fields if f != "step"]
+    fields = ["params"] + [f for f in _state_fields(opt, template) if f != "step"]
     errors = {f: np.zeros(steps) for f in fields}
     # Small problems: keep copies of both sides and compute all the errors at the end, in one
     # vectorised pass (_rel_errors; same numbers as rel_error step by step, a fifth of the
@@ -367,14 +601,16 @@ def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch)
         x_after = p.detach().cpu().numpy().copy()
         ours_x, ours_state = opt.step(x_before, g, state_before, lr=lr)
         theirs_state = _state_from_torch(opt, topt.state[p], x_after)
+        # a learner's state may leave out a field torch keeps: compare with all of torch's
+        theirs_full = theirs_state if twin is opt else _state_from_torch(twin, topt.state[p], x_after)
         if pending is not None:
             pending["params"].append((_snapshot(ours_x), _snapshot(x_after)))
             for f in fields[1:]:
-                pending[f].append((_snapshot(getattr(ours_state, f)), _snapshot(getattr(theirs_state, f))))
+                pending[f].append((_snapshot(_field(ours_state, f)), _snapshot(_field(theirs_full, f))))
         else:
             errors["params"][t] = rel_error(ours_x, x_after)
             for f in fields[1:]:
-                errors[f][t] = rel_error(getattr(ours_state, f), getattr(theirs_state, f))
+                errors[f][t] = rel_error(_field(ours_state, f), _field(theirs_full, f))
         torch_xs.append(x_after)
         if after is not None:
             after(x_after, _metric(problem, x_after))
@@ -387,7 +623,7 @@ def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch)
         traj = float(np.nanmax(np.abs(ours.params - torch_xs)) / scale) if steps else 0.0
     max_err, passed, first = _verdict(errors, tol)
     return Comparison(
-        method=type(opt).__name__, kind="optimizer", device=device, dtype=dtype, steps=steps, tolerance=tol,
+        method=method_name(opt), kind="optimizer", device=device, dtype=dtype, steps=steps, tolerance=tol,
         errors=errors, max_error=max_err, passed=passed, first_failure=first, trajectory_error=traj,
         numpy_curve=ours.losses, torch_curve=np.array([problem.loss(x) for x in torch_xs]),
         numpy_params=ours.params, torch_params=torch_xs,
@@ -398,7 +634,8 @@ _DEFER_MAX = 4096  # parameters; above, errors are computed step by step (memory
 
 
 def _template_size(template) -> int:
-    return max((v.size for v in template if isinstance(v, np.ndarray)), default=0)
+    values = template.values() if isinstance(template, dict) else template
+    return max((v.size for v in values if isinstance(v, np.ndarray)), default=0)
 
 
 def _snapshot(value):
@@ -451,7 +688,7 @@ def _compare_schedule(sched, steps, device, dtype, tol, torch):
     errors = {"lr": np.abs(ours - theirs) / scale}
     max_err, passed, first = _verdict(errors, tol)
     return Comparison(
-        method=type(sched).__name__, kind="schedule", device=device, dtype=dtype, steps=steps, tolerance=tol,
+        method=method_name(sched), kind="schedule", device=device, dtype=dtype, steps=steps, tolerance=tol,
         errors=errors, max_error=max_err, passed=passed, first_failure=first,
         numpy_curve=ours, torch_curve=theirs,
     )
@@ -523,19 +760,20 @@ class NumpyOnly(Comparison):
 
 
 def numpy_only(method, problem: Problem | None = None, steps: int = 300, schedule=None, dtype: str = "float64",
-               metrics=None) -> NumpyOnly:
+               metrics=None, *, like=None, init=None) -> NumpyOnly:
     """The NumPy side of ``compare`` alone (for machines without torch): same curves, no verdict."""
     if dtype not in TOLERANCES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
     steps = int(steps)
     common = dict(device="cpu", dtype=dtype, tolerance=TOLERANCES[dtype], errors={}, max_error=float("nan"),
                   passed=False, first_failure=None, reference="none")
+    method = learner_code(method, like, init)
     kind = _kind(method, "numpy_only")
     if kind == "optimizer":
         if problem is None:
             raise ValueError("an optimizer needs a problem, e.g. problems.IllConditionedQuadratic()")
         h = run(method, problem, steps, schedule=schedule, dtype=np.dtype(dtype))
-        return NumpyOnly(method=type(method).__name__, kind="optimizer", steps=steps, numpy_curve=h.losses,
+        return NumpyOnly(method=method_name(method), kind="optimizer", steps=steps, numpy_curve=h.losses,
                          numpy_params=h.params, **common)
     if kind == "plateau":
         if metrics is None:
@@ -545,4 +783,4 @@ def numpy_only(method, problem: Problem | None = None, steps: int = 300, schedul
         lrs = method.lrs([float(m) for m in metrics])
         return NumpyOnly(method="ReduceLROnPlateau", kind="plateau", steps=len(lrs), numpy_curve=lrs, **common)
     lrs = np.asarray(method(np.arange(steps)), dtype=np.float64)
-    return NumpyOnly(method=type(method).__name__, kind="schedule", steps=steps, numpy_curve=lrs, **common)
+    return NumpyOnly(method=method_name(method), kind="schedule", steps=steps, numpy_curve=lrs, **common)

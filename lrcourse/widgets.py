@@ -217,10 +217,11 @@ def _readonly_text(value) -> str:
     return repr(value)
 
 
-def _field_controls(method, steps: int) -> dict:
-    """name -> widget for every init field of the method's dataclass; betas become beta1/beta2."""
+def _field_controls(method, steps: int, fixed=()) -> dict:
+    """name -> widget for every init field of the method's dataclass; betas become beta1/beta2.
+    ``fixed``: hyperparameters a learner's function does not take (shown, not editable)."""
     controls = {}
-    readonly = set(_READONLY)
+    readonly = set(_READONLY) | set(fixed)
     if isinstance(method, _sch.SequentialLR):
         readonly.add("lr")  # the children's shared LR: change it in the children
     for f in dataclasses.fields(method):
@@ -228,8 +229,9 @@ def _field_controls(method, steps: int) -> dict:
             continue
         name, value = f.name, getattr(method, f.name)
         if name in readonly:
+            why = "your function does not take it" if name in fixed else "not editable here"
             w = W.HTML(f"<b>{html.escape(name)}</b>: <code>{html.escape(_readonly_text(value))}</code> "
-                       f"<i>(not editable here)</i>", layout=W.Layout(width="390px"))
+                       f"<i>({why})</i>", layout=W.Layout(width="390px"))
             w.add_class(f"t-{name}")
             controls[name] = w
             continue
@@ -504,10 +506,22 @@ class _FigurePanel(W.VBox):
 
 # --------------------------------------------------------------------------- verification panel
 class VerificationPanel(_FigurePanel):
-    """An lrcourse optimizer or schedule (or a learner's subclass of one) against torch, live.
+    """An lrcourse optimizer or schedule (or a learner's subclass of one, or a learner's own
+    function) against torch, live.
 
     ``method``: an instance (``optimizers.Adam(lr=0.05)``, ``MyAdam()``) or a class (filled in
-    by ``example``).  ``problem``: a name of ``problems.PROBLEMS`` offered by the panel
+    by ``example``); or the learner's own code with ``like=``, the lrcourse method it stands
+    for (its torch class and hyperparameters; a class is filled in by ``example``):
+
+    * a step function ``step(params, grad, state, lr, ...) -> (params, state)``, with ``init=``
+      its init function ``params -> state`` (default: ``like.init``);
+    * an exercise class written from scratch (``init`` and ``step`` methods);
+    * a schedule function ``t -> lr`` (scalar or vectorised).
+
+    A function gets, by name, the hyperparameters of ``like`` it takes (torch's names: ``lr``,
+    ``betas``, ``step_size`` ...); the panel offers a control for each, and shows the others as
+    fixed.  Its state (a NamedTuple or a dict) is compared field by field with torch's, by
+    torch's names (``runs.StepFunction``, ``runs.ScheduleFunction``).  ``problem``: a name of ``problems.PROBLEMS`` offered by the panel
     (ill-conditioned quadratic, Rosenbrock, noisy quadratic, logistic regression) or a
     ``Problem`` instance.  ``options``: hyperparameters to override (``lr=0.1``,
     ``betas=(0.9, 0.99)``) and the settings ``device`` ("cpu"/"cuda", default: cuda when
@@ -530,19 +544,22 @@ class VerificationPanel(_FigurePanel):
 
     _SETTINGS = ("device", "dtype", "noise", "tolerance")
 
-    def __init__(self, method, problem="ill-conditioned quadratic", steps=300, **options):
+    def __init__(self, method, problem="ill-conditioned quadratic", steps=300, *, like=None, init=None,
+                 **options):
         super().__init__()
         steps = int(steps)
-        method = example(method, steps)
-        self.kind = _kind(method)
         settings = {k: options.pop(k) for k in list(options) if k in self._SETTINGS}
-        names = {f.name for f in dataclasses.fields(method) if f.init}
+        twin = example(like if like is not None else method, steps)
+        names = {f.name for f in dataclasses.fields(twin) if f.init} if dataclasses.is_dataclass(twin) else set()
         unknown = set(options) - names
         if unknown:
-            raise TypeError(f"unknown option(s) {sorted(unknown)} for {type(method).__name__}; hyperparameters are "
+            raise TypeError(f"unknown option(s) {sorted(unknown)} for {type(twin).__name__}; hyperparameters are "
                             f"{sorted(names)}, settings are {list(self._SETTINGS)}")
         if options:
-            method = dataclasses.replace(method, **options)
+            twin = dataclasses.replace(twin, **options)
+        method = runs.learner_code(method, twin, init) if like is not None else twin
+        self.kind = _kind(method)
+        self._twin = runs._twin(method)
         self._base = method
         self.method = method
         self.tolerance = settings.get("tolerance")
@@ -571,7 +588,10 @@ class VerificationPanel(_FigurePanel):
             raise ValueError(f"device {device!r} is not available here; choose one of {available} or 'auto'")
 
         # -- controls
-        self.controls = _field_controls(method, steps)
+        fixed = ()
+        if method is not self._twin:  # a learner's function: controls for what it takes
+            fixed = set(names) - set(method.takes) - ({"lr"} if self.kind == "optimizer" else set())
+        self.controls = _field_controls(self._twin, steps, fixed)
         setup = {
             "problem": W.Dropdown(options=choices, value=problem, description="problem", style=_DESC, layout=_wide()),
             "noise": W.FloatSlider(value=noise, min=0.0, max=max(3.0, noise), step=0.05, description="noise level",
@@ -610,7 +630,7 @@ class VerificationPanel(_FigurePanel):
         self.recompute()
 
     def __repr__(self):
-        return (f"VerificationPanel({type(self._base).__name__}, problem={self.controls['problem'].value!r}, "
+        return (f"VerificationPanel({runs.method_name(self._base)}, problem={self.controls['problem'].value!r}, "
                 f"steps={self.controls['steps'].value})")
 
     # -- programmatic control
@@ -620,7 +640,7 @@ class VerificationPanel(_FigurePanel):
         if k == "betas":
             self.controls["beta1"].value, self.controls["beta2"].value = v
         elif isinstance(control, W.HTML):
-            raise KeyError(f"{k} is shown but not editable in the panel; build a new {type(self._base).__name__}")
+            raise KeyError(f"{k} is shown but not editable in the panel; build a new {type(self._twin).__name__}")
         elif isinstance(control, _Literal):
             control.value = repr(v)
         else:
@@ -633,7 +653,7 @@ class VerificationPanel(_FigurePanel):
 
     def _build_method(self):
         changes = {}
-        for f in dataclasses.fields(self._base):
+        for f in dataclasses.fields(self._twin):
             if not f.init:
                 continue
             if f.name == "betas":
@@ -643,7 +663,8 @@ class VerificationPanel(_FigurePanel):
             if w is None or isinstance(w, W.HTML):
                 continue
             changes[f.name] = _read(w)
-        return dataclasses.replace(self._base, **changes)
+        twin = dataclasses.replace(self._twin, **changes)
+        return twin if self._base is self._twin else self._base.with_like(twin)
 
     def _build_problem(self):
         name = self.controls["problem"].value
@@ -657,8 +678,13 @@ class VerificationPanel(_FigurePanel):
         own = type(self._base)
         lib = _library_name(self._base)
         module = "optimizers" if self.kind == "optimizer" else "schedules"
-        who = (f"your <code>{own.__name__}</code> (a subclass of <code>lrcourse.{module}.{lib}</code>)"
-               if own.__name__ != lib or own.__module__ != f"lrcourse.{module}" else f"<code>lrcourse.{module}.{lib}</code>")
+        if self._base is not self._twin:
+            who = (f"your <code>{html.escape(runs.method_name(self._base))}</code> (standing for "
+                   f"<code>lrcourse.{module}.{lib}</code>)")
+        elif own.__name__ != lib or own.__module__ != f"lrcourse.{module}":
+            who = f"your <code>{own.__name__}</code> (a subclass of <code>lrcourse.{module}.{lib}</code>)"
+        else:
+            who = f"<code>lrcourse.{module}.{lib}</code>"
         if not torch_ok:
             return f"{who} — torch is not installed: NumPy curves only, nothing to compare against"
         twin = "torch.optim." + lib if self.kind == "optimizer" else "torch.optim.lr_scheduler." + lib
@@ -705,19 +731,24 @@ class VerificationPanel(_FigurePanel):
 
     def _show_error(self, e, torch_ok, device, dtype):
         self._fail(e, self.verdict_html)
-        self.header.value = f"<b>{html.escape(type(self._base).__name__)}</b>: " + self._describe(torch_ok, device, dtype)
+        self.header.value = f"<b>{html.escape(runs.method_name(self._base))}</b>: " + self._describe(torch_ok, device, dtype)
         self.verdict_html.value += ("<div style='color:#555'>Change a control to fix it; the figure shows the last "
                                     "valid settings.</div>")
 
     def _show_verdict(self, torch_ok, device, dtype):
         ok = self.result.passed if torch_ok else None
         color = "#070" if ok else ("#a00" if ok is False else "#555")
-        self.header.value = f"<b>{html.escape(type(self._base).__name__)}</b>: " + self._describe(torch_ok, device, dtype)
+        self.header.value = f"<b>{html.escape(runs.method_name(self._base))}</b>: " + self._describe(torch_ok, device, dtype)
         self.verdict_html.value = f"<div style='color:{color};font-weight:bold'>{html.escape(self.verdict)}</div>"
         extra = ""
         if self.result is not None and self.kind == "optimizer" and torch_ok:
             extra = (f"independent NumPy run vs torch: max deviation {self.result.trajectory_error:.1e} of the "
                      f"parameter scale (not part of the verdict; chaotic runs amplify 1-ulp differences). ")
+        if self.result is not None and self.result.first_failure is not None:
+            step, field, _ = self.result.first_failure
+            what = "the parameters" if field == "params" else f"the state field <code>{html.escape(field)}</code> (torch's name)"
+            extra = (f"First difference: update {step} (counting from 0), in {what}, computed from torch's state "
+                     f"before that update. ") + extra
         self.info.value = f"<span style='color:#555;font-size:90%'>{extra}</span>"
 
     # -- drawing (artists are made once per layout and updated with set_data)

@@ -1,0 +1,170 @@
+"""The learner's own code in runs.compare and the VerificationPanel: step functions with their
+init, exercise classes written from scratch, schedule functions (issue 12, part 1).
+
+Every verdict here is computed against torch in the test run; the mistakes are real ones
+(tests/learners.py), and the panel must name the first step and the state field (torch's name).
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pytest
+from learners import ScratchMomentumSGD, adam_init, adam_step, adam_step_eps_inside, drifting_adam_step, step_lr
+
+from lrcourse import optimizers as O
+from lrcourse import problems as P
+from lrcourse import runs
+from lrcourse import schedules as S
+from lrcourse.widgets import VerificationPanel
+
+
+# --------------------------------------------------------------------------- runs.compare
+def test_compare_takes_a_step_function_with_its_init():
+    c = runs.compare(adam_step, P.Rosenbrock(), 150, like=O.Adam(lr=0.05, betas=(0.8, 0.99)), init=adam_init,
+                     device="cpu")
+    assert c.passed and c.max_error <= 1e-12 and c.method == "adam_step"
+    assert sorted(c.errors) == ["exp_avg", "exp_avg_sq", "max_exp_avg_sq", "params"]  # torch's names
+    # the library's own Adam gives the same torch trajectory
+    lib = runs.compare(O.Adam(lr=0.05, betas=(0.8, 0.99)), P.Rosenbrock(), 150, device="cpu")
+    np.testing.assert_array_equal(c.torch_params, lib.torch_params)
+    np.testing.assert_allclose(c.numpy_params, lib.numpy_params, rtol=1e-12)
+
+
+def test_compare_with_like_alone_keeps_existing_results():
+    a = runs.compare(O.SGD(lr=1e-3, momentum=0.9), P.Rosenbrock(), 80, device="cpu")
+    b = runs.compare(O.SGD(lr=1e-3, momentum=0.9), P.Rosenbrock(), 80, device="cpu", like=None)
+    assert a.verdict == b.verdict and a.method == b.method == "SGD"
+    for f in a.errors:
+        np.testing.assert_array_equal(a.errors[f], b.errors[f])
+
+
+def test_a_wrong_step_function_fails_at_step_0_on_params():
+    c = runs.compare(adam_step_eps_inside, P.IllConditionedQuadratic(), 50, like=O.Adam(lr=0.01, eps=1e-3),
+                     init=adam_init, device="cpu")
+    assert not c.passed and c.first_failure[:2] == (0, "params")
+
+
+def test_a_state_field_the_learner_leaves_out_is_reported_by_torch_name():
+    # amsgrad=True: torch keeps max_exp_avg_sq, the learner's dict has no such field
+    c = runs.compare(adam_step, P.Rosenbrock(), 20, like=O.Adam(lr=0.05, amsgrad=True), init=adam_init, device="cpu")
+    assert not c.passed and c.first_failure[:2] == (0, "max_exp_avg_sq") and math.isinf(c.first_failure[2])
+
+
+def test_a_drift_in_one_state_field_is_found_at_its_step():
+    c = runs.compare(drifting_adam_step("exp_avg", 12, 1e-7), P.Rosenbrock(), 40, like=O.Adam(lr=0.05), init=adam_init, device="cpu")
+    step, field, err = c.first_failure
+    assert (step, field) == (11, "exp_avg") and err == pytest.approx(1e-7, rel=1e-3)
+
+
+def test_init_defaults_to_the_library_state_and_a_default_init_matches():
+    def adam_step_nt(params, grad, state, lr, betas, eps):  # state: the library's AdamState
+        p, s = adam_step(params, grad, state._asdict(), lr, betas, eps)
+        return p, O.AdamState(s["step"], s["exp_avg"], s["exp_avg_sq"], None)
+
+    assert runs.compare(adam_step_nt, P.IllConditionedQuadratic(), 60, like=O.Adam(lr=0.05), device="cpu").passed
+
+
+def test_an_exercise_class_written_from_scratch():
+    c = runs.compare(ScratchMomentumSGD, P.Rosenbrock(), 100, like=O.SGD(lr=1e-3, momentum=0.9), device="cpu")
+    assert c.passed and c.method == "ScratchMomentumSGD"
+    c = runs.compare(ScratchMomentumSGD(), P.Rosenbrock(), 100, like=O.SGD(lr=1e-3, momentum=0.9, dampening=0.5),
+                     device="cpu")  # dampening is not in the learner's code
+    assert not c.passed and c.first_failure[:2] == (1, "params")
+
+
+@pytest.mark.parametrize("fn, like", [
+    (step_lr, S.StepLR(0.1, step_size=30, gamma=0.5)),                       # vectorised
+    (lambda t, lr, T_max, eta_min: eta_min + (lr - eta_min) * (1 + math.cos(math.pi * t / T_max)) / 2
+     if t <= T_max else eta_min, S.CosineAnnealingLR(0.1, T_max=60, eta_min=1e-3)),  # scalar code
+    (functools.partial(lambda t, lr0, gamma: lr0 * gamma**t, lr0=0.1), S.ExponentialLR(0.1, gamma=0.97)),
+])
+def test_compare_takes_a_schedule_function(fn, like):
+    c = runs.compare(fn, steps=60, like=like)
+    assert c.passed and c.kind == "schedule"
+    np.testing.assert_allclose(c.numpy_curve, like(np.arange(60)), rtol=1e-12)
+
+
+def test_a_wrong_schedule_function_names_its_step():
+    c = runs.compare(lambda t, lr, step_size, gamma: lr * gamma ** ((t + 1) // step_size), steps=50,
+                     like=S.StepLR(0.1, step_size=10))
+    assert not c.passed and c.first_failure[:2] == (9, "lr")
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: runs.compare(adam_step, P.Rosenbrock(), 5), "say which method it stands for: like="),
+    (lambda: runs.compare(lambda p, g, s: (p, s), P.Rosenbrock(), 5, like=O.SGD(lr=0.1)),
+     "must take (params, grad, state, lr)"),
+    (lambda: runs.compare(lambda t, lr0, step_size: lr0, steps=5, like=S.StepLR(0.1, step_size=3)),
+     "requires lr0, which StepLR does not have"),
+    (lambda: runs.compare(adam_step, P.Rosenbrock(), 5, like=O.Adam(), init=lambda p: {"m": p}),
+     "state field(s) m are not in torch's Adam state"),
+    (lambda: runs.compare(adam_step, P.Rosenbrock(), 5, like=O.Adam(), init=lambda p: [p]),
+     "init must return the state as a NamedTuple or a dict"),
+    (lambda: runs.compare(lambda p, g, s, lr: p, P.Rosenbrock(), 5, like=O.SGD(lr=0.1)), "must return (params, state)"),
+    (lambda: runs.compare(step_lr, steps=5, like=S.ReduceLROnPlateau(0.1)), "subclass schedules.ReduceLROnPlateau"),
+    (lambda: runs.compare(O.Adam(), P.Rosenbrock(), 5, like=O.Adam()), "pass it without like="),
+])
+def test_bad_learner_code_gets_a_teaching_error(call, message):
+    with pytest.raises(TypeError, match=None) as info:
+        call()
+    assert message in str(info.value), str(info.value)
+
+
+# --------------------------------------------------------------------------- the panel
+def test_panel_verifies_a_lesson_step_function_and_offers_what_it_takes():
+    panel = VerificationPanel(adam_step, init=adam_init, like=O.Adam(lr=0.05), problem="Rosenbrock", steps=100,
+                              device="cpu")
+    assert panel.result.passed and panel.verdict.startswith("MATCH — ") and panel.error is None
+    assert repr(panel) == "VerificationPanel(adam_step, problem='Rosenbrock', steps=100)"
+    assert "your <code>adam_step</code> (standing for <code>lrcourse.optimizers.Adam</code>)" in panel.header.value
+    assert "torch.optim.Adam" in panel.header.value
+    # adam_step takes lr, betas and eps: sliders; amsgrad, weight_decay...: fixed, said so
+    assert hasattr(panel.controls["beta1"], "min") and hasattr(panel.controls["eps"], "min")
+    assert "your function does not take it" in panel.controls["amsgrad"].value
+    assert "your function does not take it" in panel.controls["weight_decay"].value
+    panel.set(lr=0.01, betas=(0.8, 0.99), eps=1e-6)
+    assert panel.method.like == O.Adam(lr=0.01, betas=(0.8, 0.99), eps=1e-6) and panel.result.passed
+    ref = runs.compare(O.Adam(lr=0.01, betas=(0.8, 0.99), eps=1e-6), P.Rosenbrock(), 100,
+                       device="cpu")
+    np.testing.assert_array_equal(panel.result.torch_curve, ref.torch_curve)
+    panel.controls["dtype"].value = "float32"
+    assert panel.result.passed and panel.result.tolerance == 1e-5 and "cpu/float32" in panel.verdict
+
+
+def test_panel_names_first_step_and_state_field_of_a_wrong_step_function():
+    panel = VerificationPanel(drifting_adam_step("exp_avg_sq", 17, 1e-6), init=adam_init, like=O.Adam, problem="Rosenbrock", steps=60)
+    assert panel.verdict.startswith("MISMATCH at step 16: exp_avg_sq differs by 1.0e-06"), panel.verdict
+    assert "First difference: update 16" in panel.info.value and "<code>exp_avg_sq</code> (torch's name)" in \
+        panel.info.value
+    assert "MISMATCH at step 16" in panel.verdict_html.value
+
+
+def test_panel_verifies_an_exercise_class_written_from_scratch():
+    panel = VerificationPanel(ScratchMomentumSGD, like=O.SGD(lr=1e-3, momentum=0.9), problem="Rosenbrock", steps=80)
+    assert panel.result.passed and "your <code>ScratchMomentumSGD</code>" in panel.header.value
+    panel.controls["momentum"].value = 0.5
+    assert panel.result.passed and panel.method.like.momentum == 0.5
+    assert "your function does not take it" in panel.controls["dampening"].value
+
+
+def test_panel_verifies_a_schedule_function():
+    panel = VerificationPanel(step_lr, like=S.StepLR(0.1, step_size=30), steps=100)
+    assert panel.kind == "schedule" and panel.result.passed
+    panel.controls["gamma"].value = 0.5
+    assert panel.result.passed and panel.method.like.gamma == 0.5
+    np.testing.assert_allclose(panel.result.numpy_curve, S.StepLR(0.1, step_size=30, gamma=0.5)(np.arange(100)),
+                               rtol=1e-12)
+    panel.controls["step_size"].value = 0  # torch's rule, from the library, shown in the panel
+    assert panel.result is None and "Invalid step_size value: 0" in panel.error
+
+
+def test_panel_shows_errors_in_learner_code_without_raising():
+    def unfinished(params, grad, state, lr):
+        raise NotImplementedError("write the update")
+
+    panel = VerificationPanel(unfinished, like=O.SGD(lr=0.1), steps=10)
+    assert panel.result is None and panel.verdict == "ERROR — NotImplementedError: write the update"
+    with pytest.raises(TypeError, match="like=optimizers.Adam"):
+        VerificationPanel(adam_step)
