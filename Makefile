@@ -1,6 +1,6 @@
 # The course's two commands:  `make lab` opens the course,  `make test` runs every test.
 # Both create the virtual environment .venv from pyproject.toml + constraints.txt first
-# (the dev extra for the tests, the book extra for `make book` and its browser test).
+# (the dev extra for the tests, book for `make book` and its browser test, grading for nbgrader's test).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -14,8 +14,13 @@ env: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book]"
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev,book,grading]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (lrcourse)" >/dev/null
+	@# nbgrader (for the instructors' route and its test) adds panels to JupyterLab: off for learners
+	$(VENV)/bin/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	$(VENV)/bin/jupyter server extension disable --sys-prefix nbgrader.server_extensions.formgrader \
+	    nbgrader.server_extensions.validate_assignment nbgrader.server_extensions.assignment_list \
+	    nbgrader.server_extensions.course_list >/dev/null 2>&1
 	touch $@
 
 # Jupyter refuses to run as root unless told to (containers, cloud VMs): allow it only there.
