@@ -84,7 +84,7 @@ def _tour_copy(dest: Path) -> Path:
     import nbformat
 
     nb = nbformat.read(TOUR, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code" and "colab-install" not in c.metadata.get("tags", [])]
     panel_cell = next(c for c in code if "VerificationPanel(optimizers.Adam(lr=0.05)" in c.source)
     cells = [nb.cells[0], code[0], panel_cell]
     for c in cells:

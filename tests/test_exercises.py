@@ -75,7 +75,8 @@ def test_check_mode_finds_stale_missing_and_extra_notebooks(tmp_path):
 
 # --------------------------------------------------------------------------- the notebooks themselves
 def _code(nb):
-    return [c for c in nb.cells if c.cell_type == "code"]
+    """The code cells, less the Colab install cell (tools/launch_cells.py) that precedes the setup cell."""
+    return [c for c in nb.cells if c.cell_type == "code" and "colab-install" not in c.metadata.get("tags", [])]
 
 
 def test_every_topic_has_a_solution_notebook_that_checks_every_question():

@@ -3,6 +3,7 @@ import json
 import pathlib
 import re
 import subprocess
+import sys
 
 import tomllib
 
@@ -94,7 +95,8 @@ def test_lessons_share_the_setup_cell():
     setups = set()
     for path in lessons:
         cells = json.loads(path.read_text())["cells"]
-        first_code = next(c for c in cells if c["cell_type"] == "code")
+        first_code = next(c for c in cells if c["cell_type"] == "code"
+                          and "colab-install" not in c.get("metadata", {}).get("tags", []))
         setups.add("".join(first_code["source"]))
     assert len(setups) <= 1, "every lesson must open with the same setup cell (CONTRIBUTING.md)"
 
@@ -149,3 +151,10 @@ def test_every_link_between_notebooks_opens_what_it_names():
                 assert anchor in _heading_ids(resolved), f"{path.name}: {link}: no such heading"
             checked += 1
     assert checked > 40  # the index alone links every lesson and exercise
+
+
+def test_every_notebook_opens_with_its_launch_links_and_install_cell():
+    """tools/launch_cells.py --check: Binder/Colab links and the Colab install cell are present and current."""
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "launch_cells.py"), "--check"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
