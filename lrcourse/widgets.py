@@ -256,9 +256,40 @@ def _field_controls(method, steps: int, fixed=()) -> dict:
             w = _float_control(name, float(value))
         else:
             w = _Literal(name, value)
+        if isinstance(w, (W.IntSlider, W.FloatSlider)):
+            _offer_only_valid(w, lambda v, name=name: _accepts(method, name, v, steps))
         w.add_class(f"t-{name}")
         controls[name] = w
     return controls
+
+
+def _accepts(method, name, value, steps) -> bool:
+    """Whether the library (torch's rules) accepts ``name=value`` for the method's class,
+    other hyperparameters at the class's example values (so one setting is judged alone)."""
+    try:
+        base = example(type(method), steps)
+    except (ValueError, TypeError):
+        base = method
+    return _builds(lambda v: dataclasses.replace(base, **{name: v}), value)
+
+
+def _builds(make, value) -> bool:
+    try:
+        make(value)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _offer_only_valid(w, accepts):
+    """Narrow a slider's range, one step at a time from each end, to values ``accepts``
+    (e.g. ReduceLROnPlateau's factor stops at 0.99: torch wants factor < 1)."""
+    lo, hi = w.min, w.max
+    while lo < hi and not accepts(lo):
+        lo = type(lo)(round(lo + w.step, 12))
+    while hi > lo and not accepts(hi):
+        hi = type(hi)(round(hi - w.step, 12))
+    w.max, w.min = max(hi, lo), lo
 
 
 def _read(w):
@@ -363,6 +394,8 @@ def _proxy(**kw):
 class _FigurePanel(W.VBox):
     """What the three panels share: a figure they own, a PNG Image, a lock, recompute hooks."""
 
+    _STALE = "the figure below shows the last valid settings"
+
     def _setup_figure(self, size):
         self.figure = Figure(figsize=size, dpi=DPI)
         self._canvas = FigureCanvasAgg(self.figure)
@@ -376,6 +409,37 @@ class _FigurePanel(W.VBox):
         self.full_draws = 0     # of which needed the axes, ticks and legends drawn again
         self.timings = {}
         self.error = None
+        self.stale = False      # True while the figure (and code) show the last valid settings
+        self.stale_html = W.HTML()
+        self.stale_html.add_class("t-stale")
+        self.notes = {}         # control -> the HTML beside it that says why its value was refused
+        self._touched = None    # the control changed last
+
+    def _beside(self, widgets):
+        """Each control in an HBox with the note that answers a refused value (empty until then)."""
+        out = []
+        for w in widgets:
+            note = W.HTML(layout=W.Layout(width="auto", margin="0 0 0 6px"))
+            note.add_class("t-note")
+            self.notes[w] = note
+            out.append(W.HBox([w, note]))
+        return out
+
+    def _settle(self, ok: bool, message: str = ""):
+        """After a recompute: clear the notes and the stale mark (ok), or put ``message`` beside the
+        control changed last and mark the figure as stale (it shows the last valid settings)."""
+        for note in self.notes.values():
+            note.value = ""
+        self.stale = not ok and self.redraws > 0
+        if ok:
+            self.stale_html.value = ""
+            return
+        note = self.notes.get(self._touched)
+        if note is not None:
+            note.value = f"<span style='color:#a00'>✗ {html.escape(message)}</span>"
+        if self.stale:
+            self.stale_html.value = (f"<div style='color:#a00;background:#fee;padding:2px 6px'><b>STALE</b> — "
+                                     f"{self._STALE}, not the controls' current ones</div>")
 
     def _dyn(self, artist):
         """Register an artist that changes with the data (lines, their texts)."""
@@ -405,7 +469,9 @@ class _FigurePanel(W.VBox):
         if self._hold == 0:
             self.recompute()
 
-    def _changed(self, _change=None):
+    def _changed(self, change=None):
+        if change is not None:
+            self._touched = change["owner"]
         if self._hold == 0:
             self.recompute()
 
@@ -487,6 +553,7 @@ class _FigurePanel(W.VBox):
         self.error, self.verdict = _error_text(e)
         self.result = None
         where.value = _error_html(self.verdict)
+        self._settle(False, self.error)
 
     @staticmethod
     def _draw_contour(ax, problem, old, start, star_marker):
@@ -621,10 +688,10 @@ class VerificationPanel(_FigurePanel):
         self.info.add_class("t-info")
         fields = [w for k, w in self.controls.items() if k not in setup]
         half = (len(fields) + 1) // 2
-        grid = W.HBox([W.VBox(fields[:half]), W.VBox(fields[half:])])
+        grid = W.HBox([W.VBox(self._beside(fields[:half])), W.VBox(self._beside(fields[half:]))])
         setup_box = W.HBox([W.VBox([setup["problem"], setup["noise"], setup["steps"]]),
                             W.VBox([setup["device"], setup["dtype"]])])
-        self.children = [self.header, grid, setup_box, self.verdict_html, self.image, self.info]
+        self.children = [self.header, grid, setup_box, self.verdict_html, self.stale_html, self.image, self.info]
         self.add_class("lrcourse-verification")
         self._watch(self.controls.values())
         self.recompute()
@@ -726,6 +793,7 @@ class VerificationPanel(_FigurePanel):
             if shown is None:
                 return
             self._show_verdict(torch_ok, device, dtype)
+            self._settle(True)
             self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
                             "total": time.perf_counter() - t0}
 
@@ -879,6 +947,10 @@ class ScheduleComposer(_FigurePanel):
     """
 
     WARMUPS = ("none", "linear", "constant")
+    _STALE = "the figure and the torch code below show the last valid settings"
+    _CODE_HEAD = "<div style='color:#555'>The same schedule in torch:</div>"
+    _STALE_HEAD = ("<div style='color:#a00'><b>STALE</b> — this code builds the last valid schedule, not what "
+                   "the controls now say:</div>")
     DECAYS = ("step", "multistep", "exponential", "cosine", "constant")
 
     def __init__(self, lr=0.1, steps=300, warmup="linear", warmup_steps=20, start_factor=0.1, decay="cosine",
@@ -913,6 +985,14 @@ class ScheduleComposer(_FigurePanel):
             "T_mult": W.IntSlider(value=1, min=1, max=4, continuous_update=False, **d("T_mult")),
         }
         c["milestones"].description = "milestones"
+        # sliders offer only what the schedules they feed accept (torch's rules)
+        probes = {"warmup_steps": lambda v: _sch.LinearLR(1.0, total_iters=v),
+                  "start_factor": lambda v: (_sch.LinearLR(1.0, start_factor=v), _sch.ConstantLR(1.0, factor=v)),
+                  "step_size": lambda v: _sch.StepLR(1.0, step_size=v), "gamma": lambda v: _sch.StepLR(1.0, 1, v),
+                  "exp_gamma": lambda v: _sch.ExponentialLR(1.0, gamma=v),
+                  "T_max": lambda v: (_sch.CosineAnnealingLR(1.0, T_max=v), _sch.CosineAnnealingWarmRestarts(1.0, T_0=v))}
+        for k, probe in probes.items():
+            _offer_only_valid(c[k], lambda v, probe=probe: _builds(probe, v))
         for k, w in c.items():
             w.add_class(f"t-{k}")
         self._setup_figure((9.5, 3.0))
@@ -921,11 +1001,12 @@ class ScheduleComposer(_FigurePanel):
         self.verdict_html.add_class("t-verdict")
         self.code_html = W.HTML()
         self.code_html.add_class("t-code")
-        left = W.VBox([c[k] for k in ("lr", "steps", "warmup", "warmup_steps", "start_factor")])
-        right = W.VBox([c[k] for k in ("decay", "step_size", "milestones", "gamma", "exp_gamma", "auto_T_max",
-                                       "T_max", "eta_min", "restarts", "T_mult")])
+        left = W.VBox(self._beside([c[k] for k in ("lr", "steps", "warmup", "warmup_steps", "start_factor")]))
+        right = W.VBox(self._beside([c[k] for k in ("decay", "step_size", "milestones", "gamma", "exp_gamma",
+                                                    "auto_T_max", "T_max", "eta_min", "restarts", "T_mult")]))
         self.header = W.HTML("<b>Schedule composer</b>: warm-up, then decay, as one SequentialLR")
-        self.children = [self.header, W.HBox([left, right]), self.verdict_html, self.image, self.code_html]
+        self.children = [self.header, W.HBox([left, right]), self.verdict_html, self.stale_html, self.image,
+                         self.code_html]
         self.add_class("lrcourse-composer")
         self._build_axes()
         self._watch(c.values())
@@ -936,24 +1017,27 @@ class ScheduleComposer(_FigurePanel):
                 f"steps={self.controls['steps'].value})")
 
     def _parts(self):
-        """(warm-up or None, its length, decay) as lrcourse schedules; ValueError if invalid."""
+        """(warm-up or None, its length, decay) as lrcourse schedules; ValueError if invalid.
+
+        Numbers are taken as their readouts show them (``_as_shown``): the schedule checked,
+        plotted and printed as torch code is the one the learner reads off the controls."""
         c = self.controls
-        lr, steps, n = float(c["lr"].value), int(c["steps"].value), int(c["warmup_steps"].value)
+        lr, steps, n = _as_shown(c["lr"]), int(c["steps"].value), int(c["warmup_steps"].value)
         kind, decay = c["warmup"].value, c["decay"].value
         warm = None
         if kind == "linear":
-            warm = _sch.LinearLR(lr, start_factor=float(c["start_factor"].value), end_factor=1.0, total_iters=n)
+            warm = _sch.LinearLR(lr, start_factor=_as_shown(c["start_factor"]), end_factor=1.0, total_iters=n)
         elif kind == "constant":
-            warm = _sch.ConstantLR(lr, factor=float(c["start_factor"].value), total_iters=n)
+            warm = _sch.ConstantLR(lr, factor=_as_shown(c["start_factor"]), total_iters=n)
         rest = steps - (n if warm is not None else 0)
         T = max(rest, 1) if c["auto_T_max"].value else int(c["T_max"].value)
-        eta_min = float(c["eta_min"].value)
+        eta_min = _as_shown(c["eta_min"])
         if decay == "step":
-            body = _sch.StepLR(lr, step_size=int(c["step_size"].value), gamma=float(c["gamma"].value))
+            body = _sch.StepLR(lr, step_size=int(c["step_size"].value), gamma=_as_shown(c["gamma"]))
         elif decay == "multistep":
-            body = _sch.MultiStepLR(lr, milestones=c["milestones"].parsed, gamma=float(c["gamma"].value))
+            body = _sch.MultiStepLR(lr, milestones=c["milestones"].parsed, gamma=_as_shown(c["gamma"]))
         elif decay == "exponential":
-            body = _sch.ExponentialLR(lr, gamma=float(c["exp_gamma"].value))
+            body = _sch.ExponentialLR(lr, gamma=_as_shown(c["exp_gamma"]))
         elif decay == "cosine" and c["restarts"].value:
             body = _sch.CosineAnnealingWarmRestarts(lr, T_0=T, T_mult=int(c["T_mult"].value), eta_min=eta_min)
         elif decay == "cosine":
@@ -995,7 +1079,7 @@ class ScheduleComposer(_FigurePanel):
 
         lines = ["import torch", f"from torch.optim.lr_scheduler import {', '.join(names)}", "",
                  "model = torch.nn.Linear(10, 1)  # stands in for your model",
-                 f"optimizer = torch.optim.SGD(model.parameters(), lr={float(self.controls['lr'].value)!r})"]
+                 f"optimizer = torch.optim.SGD(model.parameters(), lr={_as_shown(self.controls['lr'])!r})"]
         if warm is None:
             lines.append(f"scheduler = {ctor(body)}")
         else:
@@ -1039,12 +1123,11 @@ class ScheduleComposer(_FigurePanel):
                 code = self.code()
                 result = runs.compare(sched, steps=steps, device="cpu") if torch_ok else runs.numpy_only(sched, None, steps)
             except Exception as e:
-                self._fail(e, self.verdict_html)
+                self._refuse(e)
                 return
             t1 = time.perf_counter()
             self.schedule, self.result, self.error, self.verdict = sched, result, None, result.verdict
-            shown = self._draw_and_render(lambda: self._draw(sched, result, steps),
-                                          lambda e: self._fail(e, self.verdict_html))
+            shown = self._draw_and_render(lambda: self._draw(sched, result, steps), self._refuse)
             if shown is None:
                 return
             color = "#070" if getattr(result, "passed", False) else ("#a00" if torch_ok else "#555")
@@ -1052,10 +1135,15 @@ class ScheduleComposer(_FigurePanel):
             self.verdict_html.value = (f"<div style='color:{color};font-weight:bold'>{html.escape(self.verdict)}</div>"
                                        f"<div style='color:#555'>lrcourse {html.escape(_short(sched))} against "
                                        f"{twin}</div>")
-            self.code_html.value = ("<div style='color:#555'>The same schedule in torch:</div>"
+            self.code_html.value = (self._CODE_HEAD +
                                     f"<pre style='font-size:85%;line-height:1.25'>{html.escape(code)}</pre>")
+            self._settle(True)
             self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
                             "total": time.perf_counter() - t0}
+
+    def _refuse(self, e):
+        self._fail(e, self.verdict_html)
+        self.code_html.value = self.code_html.value.replace(self._CODE_HEAD, self._STALE_HEAD)
 
     def _draw(self, sched, result, steps):
         x = np.arange(steps)
@@ -1080,6 +1168,15 @@ class ScheduleComposer(_FigurePanel):
             top = 1e-9
         self._eax.set_xlim(0, max(steps - 1, 1))
         self._eax.set_ylim(_FLOOR / 3, 10.0 ** math.ceil(math.log10(top)))
+
+
+def _as_shown(w) -> float:
+    """A slider's number as its readout shows it (0.0891, not 0.08912509381337468)."""
+    if isinstance(w, _LogOrZero):
+        return _as_shown(w.slider) if w.value > 0 else 0.0
+    v = float(w.value)
+    fmt = getattr(w, "readout_format", None)
+    return float(format(v, fmt)) if fmt and v != 0 and math.isfinite(v) else v
 
 
 def _torch_kwargs(s) -> dict:

@@ -156,8 +156,18 @@ def test_panel_verifies_a_schedule_function():
     assert panel.result.passed and panel.method.like.gamma == 0.5
     np.testing.assert_allclose(panel.result.numpy_curve, S.StepLR(0.1, step_size=30, gamma=0.5)(np.arange(100)),
                                rtol=1e-12)
-    panel.controls["step_size"].value = 0  # torch's rule, from the library, shown in the panel
-    assert panel.result is None and "Invalid step_size value: 0" in panel.error
+    assert panel.controls["step_size"].min == 1  # torch's rule (step_size >= 1): the slider offers no 0
+
+    def multistep_lr(t, lr, milestones, gamma=0.1):
+        return lr * gamma ** np.searchsorted(np.asarray(milestones), t, side="right")
+
+    panel = VerificationPanel(multistep_lr, like=S.MultiStepLR(0.1, milestones=(30, 60)), steps=100)
+    assert panel.result.passed
+    panel.controls["milestones"].value = "30, -5"  # the library's message, beside the control
+    assert panel.result is None and "Invalid milestone value: -5 (must be >= 0)" in panel.error
+    assert "Invalid milestone value: -5" in panel.notes[panel.controls["milestones"]].value and panel.stale
+    panel.controls["milestones"].value = "20, 50, 70"
+    assert panel.result.passed and panel.method.like.milestones == (20, 50, 70) and not panel.stale
 
 
 def test_panel_shows_errors_in_learner_code_without_raising():

@@ -308,22 +308,46 @@ def test_invalid_settings_show_the_library_message_and_the_panel_recovers():
 
 
 @pytest.mark.parametrize("method, control, value, message", [
-    (S.CosineAnnealingLR(0.1, T_max=100), "T_max", 0, "Invalid T_max value: 0 (must be >= 1)"),
-    (S.StepLR(0.1, step_size=30), "step_size", 0, "Invalid step_size value: 0 (must be >= 1)"),
-    (S.LinearLR(0.1, start_factor=0.5), "start_factor", 0.0, "Starting multiplicative factor expected"),
-    (S.LinearLR(0.1, start_factor=0.5), "total_iters", 0, "Invalid total_iters value: 0"),
     (S.MultiStepLR(0.1, milestones=(30, 60)), "milestones", "30, sixty", "must be whole numbers"),
-    (S.ReduceLROnPlateau(0.1), "factor", 1.0, "Factor should be < 1.0"),
+    (S.MultiStepLR(0.1, milestones=(30, 60)), "milestones", "-5", "Invalid milestone value: -5 (must be >= 0)"),
     (S.OneCycleLR(0.1, total_steps=100), "steps", 150, "OneCycleLR covers updates 0 .. 99"),
-    (S.OneCycleLR(0.1, total_steps=100), "total_steps", 0, "Expected positive integer total_steps"),
     (O.SGD(lr=0.01, momentum=0.9, nesterov=True), "dampening", 0.5, "Nesterov momentum requires a momentum and zero"),
 ])
 def test_invalid_combinations(method, control, value, message):
     panel = VerificationPanel(method, problem="Rosenbrock", steps=100)
-    assert panel.error is None
+    assert panel.error is None and not panel.stale
+    png = panel.png()
     panel.controls[control].value = value
     assert panel.result is None and message in panel.error, panel.verdict
     assert panel.verdict.startswith("INVALID SETTINGS — ")
+    # the answer sits beside the control that was changed, and the old figure is marked stale
+    note = panel.notes.get(panel.controls[control])
+    if note is not None:  # the hyperparameters have notes; the setup row (steps) answers in the verdict
+        assert message in html_unescape(note.value)
+    assert panel.stale and "STALE" in panel.stale_html.value and panel.png() == png
+    assert sum(bool(n.value) for n in panel.notes.values()) == (note is not None)
+
+
+@pytest.mark.parametrize("method, control, refused, nearest", [
+    (S.CosineAnnealingLR(0.1, T_max=100), "T_max", 0, 1),
+    (S.StepLR(0.1, step_size=30), "step_size", 0, 1),
+    (S.LinearLR(0.1, start_factor=0.5), "start_factor", 0.0, 0.01),
+    (S.LinearLR(0.1, start_factor=0.5), "total_iters", 0, 1),
+    (S.ReduceLROnPlateau(0.1), "factor", 1.0, 0.99),
+    (S.OneCycleLR(0.1, total_steps=100), "total_steps", 0, 1),
+])
+def test_sliders_offer_only_values_torch_accepts(method, control, refused, nearest):
+    with pytest.raises(ValueError):  # the library (torch's rule) refuses the value ...
+        dataclasses.replace(method, **{control: refused})
+    panel = VerificationPanel(method, problem="Rosenbrock", steps=100)
+    w = panel.controls[control]
+    assert not w.min <= refused <= w.max and w.min <= nearest <= w.max  # ... so the slider does not offer it
+    w.value = refused  # set from code: the nearest value the slider offers
+    assert w.value == nearest
+    if control == "total_steps":  # 1 is a valid total_steps, but a 100-step run goes past it
+        assert panel.error.startswith("OneCycleLR covers updates 0 .. 0 (total_steps = 1)")
+    else:
+        assert panel.error is None and panel.result.passed and not panel.stale
 
 
 def test_an_exception_in_learner_code_is_shown_not_raised():
@@ -444,26 +468,44 @@ def test_composer_visibility_follows_the_choices():
     assert not shown("warmup_steps") and not shown("start_factor")
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"warmup": "linear", "start_factor": 0.0}, "Starting multiplicative factor expected to be greater than 0"),
-    ({"warmup": "linear", "warmup_steps": 0}, "Invalid total_iters value: 0"),
-    ({"decay": "multistep", "milestones": "100, x"}, "must be whole numbers separated by commas"),
-    ({"decay": "cosine", "auto_T_max": False, "T_max": 0}, "Invalid T_max value: 0"),
-    ({"decay": "step", "step_size": 0}, "Invalid step_size value: 0"),
+@pytest.mark.parametrize("milestones, message", [
+    ("100, x", "must be whole numbers separated by commas"),
+    ("60, -1", "Invalid milestone value: -1 (must be >= 0)"),
 ])
-def test_composer_invalid_settings_and_recovery(changes, message):
+def test_composer_invalid_settings_and_recovery(milestones, message):
     c = ScheduleComposer(steps=120)
-    if "milestones" in changes:
-        c.controls["decay"].value = changes["decay"]
-    png, redraws = c.png(), c.redraws
-    if "milestones" in changes:
-        c.controls["milestones"].value = changes["milestones"]
-    else:
-        c.set(**changes)
+    c.controls["decay"].value = "multistep"
+    png, redraws, code = c.png(), c.redraws, c.code()
+    c.controls["milestones"].value = milestones
     assert c.result is None and message in c.error and c.verdict.startswith("INVALID SETTINGS — ")
-    assert c.png() == png and c.redraws == redraws  # the last valid picture stays
+    assert c.png() == png and c.redraws == redraws  # the last valid picture stays, marked stale
+    assert c.stale and "the figure and the torch code below show the last valid settings" in c.stale_html.value
+    assert message in html_unescape(c.notes[c.controls["milestones"]].value)
+    shown = html_unescape(c.code_html.value)
+    assert "<b>STALE</b> — this code builds the last valid schedule" in shown and code in shown
     c.set(warmup="linear", warmup_steps=10, start_factor=0.1, decay="exponential")
-    assert c.error is None and c.verdict.startswith("MATCH")
+    assert c.error is None and c.verdict.startswith("MATCH") and not c.stale and c.stale_html.value == ""
+    assert all(n.value == "" for n in c.notes.values()) and "STALE" not in c.code_html.value
+
+
+@pytest.mark.parametrize("control, refused, nearest", [
+    ("start_factor", 0.0, 0.01), ("warmup_steps", 0, 1), ("T_max", 0, 1), ("step_size", 0, 1)])
+def test_composer_sliders_offer_only_valid_values(control, refused, nearest):
+    c = ScheduleComposer(steps=120, decay="step")
+    w = c.controls[control]
+    assert not w.min <= refused <= w.max and w.min == nearest
+    c.controls[control].value = refused
+    assert w.value == nearest and c.error is None
+
+
+def test_composer_prints_round_numbers_that_reproduce_its_schedule():
+    c = ScheduleComposer(steps=200, warmup="linear", warmup_steps=20, decay="exponential")
+    c.set(lr=0.08912509381337468, start_factor=0.35000000000000003, exp_gamma=0.9905000001)
+    code = c.code()
+    assert "lr=0.0891)" in code and "start_factor=0.35," in code and "gamma=0.9905)" in code, code
+    assert c.schedule.schedulers[0].lr == 0.0891  # the schedule checked is the one printed
+    assert c.result.passed
+    np.testing.assert_allclose(_torch_lrs_from_code(code, 200), c.result.numpy_curve, rtol=1e-12, atol=0)
 
 
 # --------------------------------------------------------------------------- optimizer playground
