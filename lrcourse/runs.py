@@ -11,6 +11,10 @@
   distance from torch's is reported as ``trajectory_error`` (not part of the verdict:
   on chaotic problems 1-ulp differences grow, see torch-conventions).
 
+A learner's own code (a step function and its init, an exercise class written from scratch,
+a schedule function, a ReduceLROnPlateau class) is checked the same way, with ``like=`` the
+lrcourse method it stands for: ``compare(adam_step, problem, init=adam_init, like=Adam(lr=0.05))``.
+
 torch is imported lazily, so ``import lrcourse`` stays cheap and works without torch.
 """
 from __future__ import annotations
@@ -31,7 +35,7 @@ from .problems import Problem
 __all__ = [
     "History", "run", "Comparison", "compare", "TOLERANCES", "pick_device", "devices", "torch_available",
     "torch_optimizer", "torch_scheduler", "torch_class_name", "effective_lr", "rel_error",
-    "NumpyOnly", "numpy_only", "plateau_metrics", "StepFunction", "ScheduleFunction", "learner_code", "method_name",
+    "NumpyOnly", "numpy_only", "plateau_metrics", "StepFunction", "ScheduleFunction", "PlateauCode", "learner_code", "method_name",
 ]
 
 TOLERANCES = {"float64": 1e-12, "float32": 1e-5}
@@ -244,7 +248,22 @@ def _state_fields(opt, template) -> list:
     return list(template._fields)
 
 
-class StepFunction:
+class _Code:
+    """What the wrappers of a learner's code share: ``like`` (the lrcourse method it stands for),
+    ``name`` (the learner's), ``takes`` (the hyperparameters passed to it by name)."""
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name}, like={self.like!r})"
+
+    @property
+    def lr(self) -> float:
+        return self.like.lr
+
+    def _hyper(self) -> dict:
+        return {k: getattr(self.like, k) for k in self.takes}
+
+
+class StepFunction(_Code):
     """A learner's step function, checked against the torch twin of ``like``.
 
     ``step(params, grad, state, lr) -> (params, state)``; ``init(params) -> state`` (default:
@@ -277,16 +296,9 @@ class StepFunction:
         self.takes = _takes(step, like, 4, "(params, grad, state, lr)")
         self.name = name or getattr(step, "__qualname__", type(step).__name__)
 
-    def __repr__(self):
-        return f"StepFunction({self.name}, like={self.like!r})"
-
     def with_like(self, like):
         """The same code against other hyperparameters."""
         return StepFunction(self.step_fn, like, self.init_fn, self.name)
-
-    @property
-    def lr(self) -> float:
-        return self.like.lr
 
     def hyperparameters(self) -> dict:
         return self.like.hyperparameters()
@@ -314,14 +326,14 @@ class StepFunction:
 
     def step(self, params, grad, state, lr=None):
         lr = self.like.lr if lr is None else lr
-        hyper = {k: getattr(self.like, k) for k in self.takes}
+        hyper = self._hyper()
         out = self.step_fn(params, grad, state, lr, **hyper)
         if not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError(f"{self.name} must return (params, state), got {type(out).__name__}")
         return out
 
 
-class ScheduleFunction:
+class ScheduleFunction(_Code):
     """A learner's schedule function ``fn(t) -> lr`` (scalar or vectorised over an array of t),
     checked against the torch twin of ``like``, the closed-form lrcourse schedule it stands for.
 
@@ -342,7 +354,7 @@ class ScheduleFunction:
             raise TypeError(f"a schedule function t -> lr is needed, got {fn!r}")
         if isinstance(like, _sch.ReduceLROnPlateau):
             raise TypeError("ReduceLROnPlateau keeps state between epochs, so no function of t can stand for it: "
-                            "subclass schedules.ReduceLROnPlateau instead")
+                            "write a class with step(metric) (see PlateauCode) or subclass schedules.ReduceLROnPlateau")
         if not isinstance(like, _sch.Schedule):
             raise TypeError(f"like= must be the lrcourse schedule the function stands for "
                             f"(e.g. schedules.StepLR(0.1, step_size=30)), got {type(like).__name__}")
@@ -350,18 +362,11 @@ class ScheduleFunction:
         self.takes = _takes(fn, like, 1, "t")
         self.name = getattr(fn, "__qualname__", type(fn).__name__)
 
-    def __repr__(self):
-        return f"ScheduleFunction({self.name}, like={self.like!r})"
-
     def with_like(self, like):
         return ScheduleFunction(self.fn, like)
 
-    @property
-    def lr(self) -> float:
-        return self.like.lr
-
     def __call__(self, t):
-        hyper = {k: getattr(self.like, k) for k in self.takes}
+        hyper = self._hyper()
         t = np.asarray(t)
         if t.ndim == 0:
             return float(self.fn(int(t), **hyper))
@@ -374,6 +379,52 @@ class ScheduleFunction:
         return np.array([float(self.fn(int(s), **hyper)) for s in t.ravel()], dtype=np.float64).reshape(t.shape)
 
 
+class PlateauCode(_Code):
+    """A learner's ReduceLROnPlateau written from scratch, checked against torch's.
+
+    ``cls(**hyperparameters)`` builds it (it takes, by torch's names, those of ``like`` it
+    declares: ``lr``, ``factor``, ``patience`` ...); ``obj.step(metric)`` is called once per
+    epoch; then ``obj.lr``, ``obj.best``, ``obj.num_bad_epochs`` and ``obj.cooldown_counter``
+    (torch's names) are compared with torch's scheduler.
+
+    >>> from lrcourse import schedules
+    >>> class Never:
+    ...     def __init__(self, lr):
+    ...         self.lr = lr
+    ...     def step(self, metric):
+    ...         pass
+    >>> PlateauCode(Never, schedules.ReduceLROnPlateau(0.1)).lrs([3.0, 2.0]).tolist()
+    [0.1, 0.1]
+    """
+
+    kind = "plateau"
+
+    def __init__(self, cls, like):
+        if not (callable(cls) and callable(getattr(cls, "step", None))):
+            raise TypeError(f"a class with a step(metric) method is needed, got {cls!r}")
+        if not isinstance(like, _sch.ReduceLROnPlateau):
+            raise TypeError(f"like= must be a schedules.ReduceLROnPlateau, got {type(like).__name__}")
+        self.cls, self.like = cls, like
+        self.takes = _takes(cls, like, 0, "the hyperparameters")
+        self.name = getattr(cls, "__qualname__", type(cls).__name__)
+
+    def with_like(self, like):
+        return PlateauCode(self.cls, like)
+
+    def init(self):
+        return self.cls(**self._hyper())
+
+    def step(self, state, metric):
+        state.step(metric)
+        return state
+
+    def lrs(self, metrics) -> np.ndarray:
+        state, out = self.init(), []
+        for m in metrics:
+            out.append(float(self.step(state, m).lr))
+        return np.asarray(out, dtype=np.float64)
+
+
 def learner_code(code, like=None, init=None):
     """What ``compare`` checks for ``code``: an lrcourse method (or subclass) as it is; with
     ``like=`` (the lrcourse method it stands for) a step function (``init=`` its init), an
@@ -383,7 +434,7 @@ def learner_code(code, like=None, init=None):
         if init is not None:
             raise TypeError("init= goes with like=, the lrcourse optimizer the step function stands for")
         return code
-    if isinstance(code, (StepFunction, ScheduleFunction)):
+    if isinstance(code, _LEARNER_CODE):
         return code.with_like(like)
     if isinstance(like, _opt.Optimizer):
         if isinstance(code, type) and issubclass(code, _opt.Optimizer):
@@ -397,18 +448,23 @@ def learner_code(code, like=None, init=None):
                                 name=type(code).__name__)
         return StepFunction(code, like, init)
     if init is not None:
-        raise TypeError("init= is for step functions; a schedule function has no state")
+        raise TypeError("init= is for step functions; a schedule has no init")
+    if isinstance(like, _sch.ReduceLROnPlateau) and isinstance(code, type):
+        return PlateauCode(code, like)
     return ScheduleFunction(code, like)
 
 
 def method_name(method) -> str:
     """The name a learner knows the method by: its class, or its function for learner code."""
-    return method.name if isinstance(method, (StepFunction, ScheduleFunction)) else type(method).__name__
+    return method.name if isinstance(method, _LEARNER_CODE) else type(method).__name__
 
 
 def _twin(method):
     """The lrcourse method whose torch class and hyperparameters stand for ``method``."""
-    return method.like if isinstance(method, (StepFunction, ScheduleFunction)) else method
+    return method.like if isinstance(method, _LEARNER_CODE) else method
+
+
+_LEARNER_CODE = (StepFunction, ScheduleFunction, PlateauCode)
 
 
 # --------------------------------------------------------------------------- compare
@@ -563,7 +619,7 @@ def compare(method, problem: Problem | None = None, steps: int = 300, schedule=N
 
 def _kind(method, caller: str) -> str:
     """"optimizer", "schedule" or "plateau": the ``kind`` of an lrcourse method (or a subclass of one)."""
-    if isinstance(method, (_opt.Optimizer, _sch.Schedule, _sch.ReduceLROnPlateau, StepFunction, ScheduleFunction)):
+    if isinstance(method, (_opt.Optimizer, _sch.Schedule, _sch.ReduceLROnPlateau, *_LEARNER_CODE)):
         return method.kind
     hint = (" — for your own function or class, say which method it stands for: like=optimizers.Adam(lr=0.05)"
             if callable(method) or hasattr(method, "step") else "")
@@ -713,14 +769,17 @@ def _compare_plateau(plateau, problem, steps, metrics, device, dtype, tol, torch
         theirs = {"lr": topt.param_groups[0]["lr"], "best": tsched.best,
                   "num_bad_epochs": tsched.num_bad_epochs, "cooldown_counter": tsched.cooldown_counter}
         for f in fields:
-            a, b = getattr(state, f), theirs[f]
+            a, b = _field(state, f), theirs[f]
+            if a is None:  # a learner's class that does not keep this field (by torch's name)
+                errors[f][k] = math.inf
+                continue
             same_nan = np.isnan(a) and np.isnan(b)
             errors[f][k] = 0.0 if (a == b or same_nan) else abs(a - b) / max(abs(b), plateau.lr, _TINY)
         ours_lr.append(state.lr)
         theirs_lr.append(theirs["lr"])
     max_err, passed, first = _verdict(errors, tol)
     return Comparison(
-        method="ReduceLROnPlateau", kind="plateau", device=device, dtype=dtype, steps=len(metrics), tolerance=tol,
+        method=plateau.name if isinstance(plateau, PlateauCode) else "ReduceLROnPlateau", kind="plateau", device=device, dtype=dtype, steps=len(metrics), tolerance=tol,
         errors=errors, max_error=max_err, passed=passed, first_failure=first,
         numpy_curve=np.array(ours_lr), torch_curve=np.array(theirs_lr),
     )
@@ -781,6 +840,6 @@ def numpy_only(method, problem: Problem | None = None, steps: int = 300, schedul
                 raise ValueError("ReduceLROnPlateau needs metrics=[...] or a problem to produce them")
             metrics = plateau_metrics(problem, steps)
         lrs = method.lrs([float(m) for m in metrics])
-        return NumpyOnly(method="ReduceLROnPlateau", kind="plateau", steps=len(lrs), numpy_curve=lrs, **common)
+        return NumpyOnly(method="ReduceLROnPlateau" if method is _twin(method) else method_name(method), kind="plateau", steps=len(lrs), numpy_curve=lrs, **common)
     lrs = np.asarray(method(np.arange(steps)), dtype=np.float64)
     return NumpyOnly(method=method_name(method), kind="schedule", steps=steps, numpy_curve=lrs, **common)

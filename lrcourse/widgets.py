@@ -583,7 +583,8 @@ class VerificationPanel(_FigurePanel):
     * a step function ``step(params, grad, state, lr, ...) -> (params, state)``, with ``init=``
       its init function ``params -> state`` (default: ``like.init``);
     * an exercise class written from scratch (``init`` and ``step`` methods);
-    * a schedule function ``t -> lr`` (scalar or vectorised).
+    * a schedule function ``t -> lr`` (scalar or vectorised);
+    * a ReduceLROnPlateau class written from scratch (``step(metric)``, torch's attribute names).
 
     A function gets, by name, the hyperparameters of ``like`` it takes (torch's names: ``lr``,
     ``betas``, ``step_size`` ...); the panel offers a control for each, and shows the others as

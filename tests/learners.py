@@ -68,3 +68,49 @@ class ScratchMomentumSGD:
         b = state["momentum_buffer"]
         b = grad.copy() if b is None else momentum * b + grad
         return params - lr * b, {"momentum_buffer": b}
+
+
+class ScratchPlateau:
+    """ReduceLROnPlateau from scratch, as lesson 05 builds it: step(metric) once per epoch, torch's names."""
+
+    def __init__(self, lr, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0.0, eps=1e-8):
+        self.lr, self.mode, self.factor, self.patience = lr, mode, factor, patience
+        self.threshold, self.threshold_mode = threshold, threshold_mode
+        self.cooldown, self.min_lr, self.eps = cooldown, min_lr, eps
+        self.best = np.inf if mode == "min" else -np.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+
+    def is_better(self, a):
+        rel = self.threshold_mode == "rel"
+        if self.mode == "min":
+            return a < (self.best * (1 - self.threshold) if rel else self.best - self.threshold)
+        return a > (self.best * (1 + self.threshold) if rel else self.best + self.threshold)
+
+    def step(self, metric):
+        a = float(metric)
+        if self.is_better(a):
+            self.best, self.num_bad_epochs = a, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            new_lr = max(self.lr * self.factor, self.min_lr)
+            if self.lr - new_lr > self.eps:
+                self.lr = new_lr
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+
+
+class PlateauCutsOnPatience(ScratchPlateau):
+    """A classic mistake: the cut comes on the patience-th bad epoch, one too early."""
+
+    def step(self, metric):
+        self.patience -= 1
+        try:
+            super().step(metric)
+        finally:
+            self.patience += 1

@@ -11,7 +11,16 @@ import math
 
 import numpy as np
 import pytest
-from learners import ScratchMomentumSGD, adam_init, adam_step, adam_step_eps_inside, drifting_adam_step, step_lr
+from learners import (
+    PlateauCutsOnPatience,
+    ScratchMomentumSGD,
+    ScratchPlateau,
+    adam_init,
+    adam_step,
+    adam_step_eps_inside,
+    drifting_adam_step,
+    step_lr,
+)
 
 from lrcourse import optimizers as O
 from lrcourse import problems as P
@@ -178,3 +187,33 @@ def test_panel_shows_errors_in_learner_code_without_raising():
     assert panel.result is None and panel.verdict == "ERROR — NotImplementedError: write the update"
     with pytest.raises(TypeError, match="like=optimizers.Adam"):
         VerificationPanel(adam_step)
+
+
+# --------------------------------------------------------------------------- ReduceLROnPlateau from scratch
+def test_a_plateau_class_from_scratch_matches_torch_and_its_panel_follows_the_controls():
+    metrics = [1.0, 0.9, 0.9, 0.9, 0.9, 0.95, 0.85, 0.85, 0.86, 0.87, 0.88, 0.9] * 5
+    like = S.ReduceLROnPlateau(0.1, patience=2, cooldown=1, threshold=0.01)
+    c = runs.compare(ScratchPlateau, None, metrics=metrics, like=like)
+    assert c.passed and c.method == "ScratchPlateau" and c.kind == "plateau"
+    np.testing.assert_array_equal(c.numpy_curve, like.lrs(metrics))
+    assert len(set(c.torch_curve)) >= 3  # the LR was cut at least twice: the check saw cuts
+    panel = VerificationPanel(ScratchPlateau, like=S.ReduceLROnPlateau, problem="logistic regression", steps=120)
+    assert panel.result.passed and repr(panel) == "VerificationPanel(ScratchPlateau, problem='logistic regression', steps=120)"
+    panel.set(patience=1, factor=0.5)
+    assert panel.result.passed and panel.method.like.patience == 1 and panel.controls["factor"].max < 1
+
+
+def test_a_wrong_or_incomplete_plateau_class_is_named_by_field():
+    metrics = [1.0, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+    c = runs.compare(PlateauCutsOnPatience, None, metrics=metrics, like=S.ReduceLROnPlateau(0.1, patience=2))
+    assert not c.passed and c.first_failure[:2] == (3, "lr")  # one epoch too early
+
+    class NoCooldown:  # keeps no cooldown_counter at all
+        def __init__(self, lr):
+            self.lr, self.best, self.num_bad_epochs = lr, float("inf"), 0
+
+        def step(self, metric):
+            self.best = min(self.best, metric)
+
+    c = runs.compare(NoCooldown, None, metrics=metrics, like=S.ReduceLROnPlateau(0.1))
+    assert not c.passed and c.first_failure[:2] == (0, "cooldown_counter") and math.isinf(c.first_failure[2])
