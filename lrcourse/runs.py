@@ -35,7 +35,7 @@ from .problems import Problem
 __all__ = [
     "History", "run", "Comparison", "compare", "TOLERANCES", "pick_device", "devices", "torch_available",
     "torch_optimizer", "torch_scheduler", "torch_class_name", "effective_lr", "rel_error",
-    "NumpyOnly", "numpy_only", "plateau_metrics", "StepFunction", "ScheduleFunction", "PlateauCode", "learner_code", "method_name",
+    "NumpyOnly", "numpy_only", "plateau_metrics", "StepFunction", "ScheduleFunction", "PlateauCode", "learner_code", "method_name", "same_steps",
 ]
 
 TOLERANCES = {"float64": 1e-12, "float32": 1e-5}
@@ -783,6 +783,25 @@ def _compare_plateau(plateau, problem, steps, metrics, device, dtype, tol, torch
         errors=errors, max_error=max_err, passed=passed, first_failure=first,
         numpy_curve=np.array(ours_lr), torch_curve=np.array(theirs_lr),
     )
+
+
+def same_steps(a, b, problem: Problem, steps: int = 50, dtype: str = "float64", tolerance: float | None = None) -> bool:
+    """Whether two NumPy optimizers (or learner code) take the same steps on ``problem`` from its
+    start: every iterate within ``tolerance`` (rel_error; default the dtype's), e.g. a learner's
+    code and a known mistake of the grader's catalogue.
+
+    >>> from lrcourse import optimizers, problems
+    >>> q = problems.IllConditionedQuadratic()
+    >>> same_steps(optimizers.SGD(lr=0.1), optimizers.SGD(lr=0.1, momentum=0.0), q)
+    True
+    >>> same_steps(optimizers.SGD(lr=0.1), optimizers.SGD(lr=0.1, momentum=0.5), q)
+    False
+    """
+    tol = TOLERANCES[dtype] if tolerance is None else float(tolerance)
+    with np.errstate(all="ignore"):
+        xa = run(a, problem, steps, dtype=np.dtype(dtype)).params
+        xb = run(b, problem, steps, dtype=np.dtype(dtype)).params
+        return all(rel_error(x, y) <= tol for x, y in zip(xa, xb))
 
 
 # --------------------------------------------------------------------------- effective LR

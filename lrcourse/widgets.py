@@ -633,6 +633,7 @@ class VerificationPanel(_FigurePanel):
         self.tolerance = settings.get("tolerance")
         self.result = None
         self.verdict = ""
+        self.hints = []  # (name, hint) of catalogued mistakes the method repeats (on a MISMATCH)
         self._problems = {}
 
         # problem choices: the standard four, plus a Problem instance given by the caller
@@ -782,6 +783,8 @@ class VerificationPanel(_FigurePanel):
             except Exception as e:  # shown in the panel; the panel keeps working
                 self._show_error(e, torch_ok, device, dtype)
                 return
+            self.hints = _known_mistakes(method, problem, dtype) if torch_ok and not result.passed and \
+                self.kind == "optimizer" else []
             t1 = time.perf_counter()
             self.method, self.result, self.error = method, result, None
             self.verdict = result.verdict
@@ -818,6 +821,9 @@ class VerificationPanel(_FigurePanel):
             what = "the parameters" if field == "params" else f"the state field <code>{html.escape(field)}</code> (torch's name)"
             extra = (f"First difference: update {step} (counting from 0), in {what}, computed from torch's state "
                      f"before that update. ") + extra
+            known = "".join(f"Your code takes the same steps as a known mistake, <b>{html.escape(name)}</b>: "
+                            f"{html.escape(hint)}. " for name, hint in self.hints)
+            extra = known + extra
         self.info.value = f"<span style='color:#555;font-size:90%'>{extra}</span>"
 
     # -- drawing (artists are made once per layout and updated with set_data)
@@ -931,6 +937,30 @@ class VerificationPanel(_FigurePanel):
             a["t_traj"].set_data(r.torch_params[:, 0], r.torch_params[:, 1])
         else:
             a["t_traj"].set_data([], [])
+
+
+def _known_mistakes(method, problem, dtype) -> list:
+    """(name, hint) of the grader's catalogued mistakes (``grader_spec``) for the method's torch
+    class whose steps the method takes (``runs.same_steps``), in catalogue order."""
+    from . import grader_spec
+
+    twin = runs._twin(method)
+    lib = runs.torch_class_name(twin)
+    found, seen = [], set()
+    for questions in grader_spec.QUESTIONS.values():
+        for q in questions:
+            if q.kind != "optimizer" or getattr(q.reference, "__name__", None) != lib:
+                continue
+            for m in q.mistakes:
+                if m.name in seen or not (isinstance(m.impl, type) and issubclass(m.impl, _opt.Optimizer)):
+                    continue
+                seen.add(m.name)
+                try:
+                    if runs.same_steps(method, m.impl(**twin.hyperparameters()), problem, dtype=dtype):
+                        found.append((m.name, m.hint))
+                except Exception:  # noqa: BLE001, S112 — a mistake that cannot take these settings says nothing
+                    continue
+    return found
 
 
 # --------------------------------------------------------------------------- schedule composer

@@ -7,11 +7,13 @@ Every verdict here is computed against torch in the test run; the mistakes are r
 from __future__ import annotations
 
 import functools
+import html
 import math
 
 import numpy as np
 import pytest
 from learners import (
+    EpsInsideSqrt,
     PlateauCutsOnPatience,
     ScratchMomentumSGD,
     ScratchPlateau,
@@ -217,3 +219,25 @@ def test_a_wrong_or_incomplete_plateau_class_is_named_by_field():
 
     c = runs.compare(NoCooldown, None, metrics=metrics, like=S.ReduceLROnPlateau(0.1))
     assert not c.passed and c.first_failure[:2] == (0, "cooldown_counter") and math.isinf(c.first_failure[2])
+
+
+# --------------------------------------------------------------------------- hints from the grader's catalogue
+def test_a_known_mistake_gets_the_catalogue_hint():
+    from lrcourse import grader_spec
+
+    hints = {m.hint for qs in grader_spec.QUESTIONS.values() for q in qs for m in q.mistakes
+             if m.name == "eps inside the square root" and q.reference is O.Adam}
+    for method, kw in [(adam_step_eps_inside, dict(init=adam_init, like=O.Adam(lr=0.01, eps=1e-3))),
+                       (EpsInsideSqrt(lr=0.01, eps=1e-3), {})]:
+        panel = VerificationPanel(method, problem="ill-conditioned quadratic", steps=60, **kw)
+        assert not panel.result.passed
+        [(name, hint)] = panel.hints  # one hint per mistake, as the catalogue words it
+        assert name == "eps inside the square root" and hint in hints
+        assert f"<b>eps inside the square root</b>: {hint}" in html.unescape(panel.info.value)
+
+
+def test_no_hint_for_a_mistake_the_catalogue_does_not_know_nor_for_a_match():
+    panel = VerificationPanel(drifting_adam_step("exp_avg", 5, 1e-6), init=adam_init, like=O.Adam(lr=0.05), steps=60)
+    assert not panel.result.passed and panel.hints == [] and "known mistake" not in panel.info.value
+    panel = VerificationPanel(adam_step, init=adam_init, like=O.Adam(lr=0.05), steps=60)
+    assert panel.result.passed and panel.hints == []
