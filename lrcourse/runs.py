@@ -434,6 +434,9 @@ def learner_code(code, like=None, init=None):
         if init is not None:
             raise TypeError("init= goes with like=, the lrcourse optimizer the step function stands for")
         return code
+    if isinstance(like, type):
+        raise TypeError(f"like= takes an instance, e.g. like={like.__name__}.example() or "
+                        f"like=optimizers.Adam(lr=0.05), got the class {like.__name__}")
     if isinstance(code, _LEARNER_CODE):
         return code.with_like(like)
     if isinstance(like, _opt.Optimizer):

@@ -241,3 +241,23 @@ def test_no_hint_for_a_mistake_the_catalogue_does_not_know_nor_for_a_match():
     assert not panel.result.passed and panel.hints == [] and "known mistake" not in panel.info.value
     panel = VerificationPanel(adam_step, init=adam_init, like=O.Adam(lr=0.05), steps=60)
     assert panel.result.passed and panel.hints == []
+
+
+def test_like_must_be_an_instance_in_compare():
+    with pytest.raises(TypeError, match=r"like= takes an instance, e.g. like=Adam.example\(\)"):
+        runs.compare(adam_step, P.Rosenbrock(), 5, like=O.Adam)
+
+
+def test_without_torch_learner_code_is_run_not_checked(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    panel = VerificationPanel(adam_step, init=adam_init, like=O.Adam(lr=0.05), problem="Rosenbrock", steps=40)
+    assert panel.verdict.startswith("NOT CHECKED — torch is not installed") and panel.result.method == "adam_step"
+    np.testing.assert_allclose(panel.result.numpy_params, runs.run(O.Adam(lr=0.05), P.Rosenbrock(), 40).params,
+                               rtol=1e-12)
+    sched = VerificationPanel(step_lr, like=S.StepLR(0.1, step_size=10), steps=40)
+    np.testing.assert_allclose(sched.result.numpy_curve, S.StepLR(0.1, step_size=10)(np.arange(40)), rtol=1e-12)
+    plateau = VerificationPanel(ScratchPlateau, like=S.ReduceLROnPlateau(0.1, patience=3),
+                                problem="logistic regression", steps=60)
+    assert plateau.verdict.startswith("NOT CHECKED") and plateau.result.method == "ScratchPlateau"
