@@ -549,7 +549,7 @@ def rel_error(ours, theirs) -> float:
         return float(diff / scale)
     try:
         a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
-    except (TypeError, ValueError):  # not numbers (a grader sees anything)
+    except (TypeError, ValueError, OverflowError):  # not numbers, or too large for a float (a grader sees anything)
         return math.inf
     if a.shape != b.shape:
         return math.inf
