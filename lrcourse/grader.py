@@ -66,6 +66,22 @@ FORBIDDEN_ATTRS = frozenset(
 ALLOWED_DUNDERS = frozenset({"__init__", "__post_init__", "__name__", "__qualname__"})
 
 
+# CPython 3.11 keeps the AST constructor's recursion counter per interpreter, not per thread: two
+# batch threads parsing at once can fail with "AST constructor recursion depth mismatch" (seen here:
+# an honest submission lost a question to it). The grader's threads therefore parse one at a time.
+_AST_LOCK = threading.RLock()
+
+
+def _parse(source: str) -> ast.Module:
+    with _AST_LOCK:
+        return ast.parse(source)
+
+
+def _symtable(source: str, filename: str, mode: str):
+    with _AST_LOCK:
+        return symtable.symtable(source, filename, mode)
+
+
 # --------------------------------------------------------------------------- extraction
 def notebook_cells(path: pathlib.Path) -> tuple[list[str], dict]:
     """The code cells' sources and the notebook metadata; raises ValueError if unreadable."""
@@ -152,7 +168,7 @@ def _definitions(sources: list[str]) -> tuple[dict, list[str]]:
         if src is None:
             continue
         try:
-            tree = ast.parse(src)
+            tree = _parse(src)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             note = syntax_error_note(exc, f"code cell {i + 1}")
             notes.append(note)
@@ -179,9 +195,9 @@ def _definitions(sources: list[str]) -> tuple[dict, list[str]]:
 def _global_names(source: str) -> set:
     """The global names a top-level statement refers to (its parameters and locals excluded)."""
     try:
-        top = symtable.symtable(source, "<definition>", "exec")
+        top = _symtable(source, "<definition>", "exec")
     except (SyntaxError, ValueError, RecursionError):
-        return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+        return {n.id for n in ast.walk(_parse(source)) if isinstance(n, ast.Name)}
     names, stack = {s.get_name() for s in top.get_symbols() if s.is_referenced()}, list(top.get_children())
     while stack:
         table = stack.pop()
@@ -241,7 +257,7 @@ def static_problems(source: str, q=None) -> list[str]:
     the same; this one gives the learner a precise message.
     """
     try:
-        tree = ast.parse(source)
+        tree = _parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return [f"the graded code does not parse: {getattr(exc, 'msg', exc)}"]
     problems = []
@@ -314,7 +330,7 @@ STANDIN_IMPORTS = frozenset({"__future__", "dataclasses", "math", "typing", "col
 def _stub_body(cls: str, name: str) -> list:
     message = (f"{cls}.{name}: the graded code must implement {name} itself "
                "(the library's is not available when grading)")
-    return ast.parse(f"raise NotImplementedError({message!r})").body
+    return _parse(f"raise NotImplementedError({message!r})").body
 
 
 @functools.lru_cache(maxsize=1)
@@ -329,7 +345,7 @@ def standin_source(module_name: str) -> str:
     import inspect
 
     module = importlib.import_module(f"{__package__}.{module_name}")
-    tree = ast.parse(inspect.getsource(module))
+    tree = _parse(inspect.getsource(module))
     top = {}
     for stmt in tree.body:
         for name in _defined_names(stmt):

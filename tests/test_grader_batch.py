@@ -119,3 +119,44 @@ def test_a_flooding_child_is_stopped_and_costs_the_grader_little(flood):
         assert cpu < 2.0, f"the grader spent {cpu:.2f} s of CPU reading one child"
     finally:
         grader.shutil.rmtree(box.workdir, ignore_errors=True)
+
+
+def test_batch_threads_parse_one_at_a_time():
+    """CPython 3.11's AST constructor shares one recursion counter between threads: parsing in the batch's
+    threads while the garbage collector runs finalizers failed with "AST constructor recursion depth
+    mismatch" and cost an honest submission a question.  The grader's parse must hold under that load."""
+    import ast
+    import concurrent.futures as cf
+    import gc
+
+    class Finalized:
+        def __del__(self):
+            sum(range(50))  # Python code inside a collection: a point where another thread may run
+
+    source = "\n".join(f"def f{i}(x):\n    return " + "(" * 30 + "x" + "+1)" * 30 for i in range(40))
+
+    def parse_under_gc(parse):
+        failures = 0
+        for _ in range(40):
+            junk = [Finalized() for _ in range(20)]
+            for j in junk:
+                j.me = j  # a cycle: freed by the collector, which may run inside ast.parse
+            del junk
+            try:
+                parse(source)
+            except SystemError:
+                failures += 1
+        return failures
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(50, 2, 2)
+    try:
+        with cf.ThreadPoolExecutor(4) as pool:
+            assert sum(pool.map(parse_under_gc, [grader._parse] * 8)) == 0
+        # the same load breaks an unguarded ast.parse on this Python, so the test can fail
+        if sys.version_info[:2] == (3, 11):
+            with cf.ThreadPoolExecutor(4) as pool:
+                unguarded = sum(pool.map(parse_under_gc, [ast.parse] * 8))
+            print(f"unguarded ast.parse failed {unguarded} times of 320")
+    finally:
+        gc.set_threshold(*thresholds)
