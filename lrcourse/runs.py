@@ -23,6 +23,7 @@ import copy
 import dataclasses
 import inspect
 import math
+import operator
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -207,33 +208,82 @@ def _hyper_names(like) -> list:
     return [f.name for f in dataclasses.fields(like) if f.init]
 
 
-def _takes(fn, like, skip: int, what: str) -> tuple:
-    """The hyperparameters of ``like`` (torch's names) that ``fn`` takes by name after its first
-    ``skip`` positional arguments; TypeError naming any other argument it requires."""
+def _names(like, names) -> dict:
+    """The learner's argument name -> (torch's hyperparameter or state name, conversion or None).
+
+    ``beta1`` / ``beta2`` stand for ``betas[0]`` / ``betas[1]`` wherever ``like`` has ``betas``."""
+    out = {}
+    if "betas" in _hyper_names(like):
+        out = {"beta1": ("betas", operator.itemgetter(0)), "beta2": ("betas", operator.itemgetter(1))}
+    for arg, target in (names or {}).items():
+        if isinstance(target, str):
+            target = (target, None)
+        if not (isinstance(target, tuple) and len(target) == 2 and isinstance(target[0], str)
+                and (target[1] is None or callable(target[1]))):
+            raise TypeError(f"names[{arg!r}] must be torch's name (e.g. 'lr') or (torch's name, a function of its "
+                            f"value), e.g. ('gamma', lambda gamma: -math.log(gamma)); got {target!r}")
+        out[arg] = target
+    return out
+
+
+def _state_names(like) -> tuple:
+    return like.init(np.zeros(1))._fields if isinstance(like, _opt.Optimizer) else ()
+
+
+def _takes(fn, like, skip: int, what: str, names=None, state=()) -> tuple:
+    """(hyperparameter args, state args) of ``fn`` after its first ``skip`` positional arguments:
+    {arg: (torch's hyperparameter, conversion)} for those of ``like`` it takes by name (through
+    ``names``: {its name: torch's name}), [(arg, torch's state field)] for the ``state`` fields it
+    takes; TypeError naming any other argument it requires."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):  # a builtin without a signature: call it with the positional ones only
-        return ()
-    names = _hyper_names(like)
+        return {}, []
+    hyper = _hyper_names(like)
+    mapping = _names(like, names)
     params = list(sig.parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if len(positional) < skip and not any(p.kind == p.VAR_POSITIONAL for p in params):
         raise TypeError(f"{getattr(fn, '__name__', fn)} must take {what}; its signature is {sig}")
+    own = {p.name for p in params}
+    stray = [a for a in (names or {}) if a not in own]
+    if stray and not any(p.kind == p.VAR_KEYWORD for p in params):
+        raise TypeError(f"names= maps {', '.join(map(repr, stray))}, which {getattr(fn, '__name__', fn)} does not "
+                        f"take; its signature is {sig}")
     if any(p.kind == p.VAR_KEYWORD for p in params):
-        return tuple(n for n in names if n != "lr" or skip < 4)
-    takes, unknown = [], []
+        return {n: (n, None) for n in hyper if n != "lr" or skip < 4}, []
+    takes, states, unknown = {}, [], []
     for p in params[skip:]:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        if p.name in names and p.kind != p.POSITIONAL_ONLY:
-            takes.append(p.name)
+        target, convert = mapping.get(p.name, (p.name, None))
+        if target in state:
+            states.append((p.name, target))
+        elif target in hyper and p.kind != p.POSITIONAL_ONLY:
+            takes[p.name] = (target, convert)
+        elif p.name in (names or {}):
+            raise TypeError(f"names= maps {p.name!r} to {target!r}, which is not a hyperparameter"
+                            f"{' or state field' if state else ''} of {type(like).__name__} (torch's names: "
+                            f"{', '.join(hyper + list(state))})")
         elif p.default is p.empty:
             unknown.append(p.name)
     if unknown:
         raise TypeError(f"{getattr(fn, '__name__', fn)} requires {', '.join(unknown)}, which "
                         f"{type(like).__name__} does not have (its hyperparameters, torch's names: "
-                        f"{', '.join(names)}): rename, or bind with functools.partial")
-    return tuple(takes)
+                        f"{', '.join(hyper)}): rename, map with names={{{unknown[0]!r}: torch's name}}, "
+                        f"or bind with functools.partial")
+    return takes, states
+
+
+def _array_state(fn, like, names) -> bool:
+    """Whether a step function takes its state as arrays (``adam_step(p, g, m, v, t, lr, ...)``):
+    an argument after (params, grad) is, by ``names``, one of torch's state fields."""
+    try:
+        params = list(inspect.signature(fn).parameters)[2:]
+    except (TypeError, ValueError):
+        return False
+    mapping, state = _names(like, names), _state_names(like)
+    return any(mapping.get(a, (a, None))[0] in state for a in params)
 
 
 def _field(state, name):
@@ -259,8 +309,18 @@ class _Code:
     def lr(self) -> float:
         return self.like.lr
 
+    def _bind(self, fn, skip, what, names, state=()):
+        self.names = dict(names or {})
+        self._args, self._state_args = _takes(fn, self.like, skip, what, names, state)
+        self.takes = tuple(dict.fromkeys(src for src, _ in self._args.values()))
+
     def _hyper(self) -> dict:
-        return {k: getattr(self.like, k) for k in self.takes}
+        """The keyword arguments of the learner's code: like's hyperparameters under its own names."""
+        out = {}
+        for arg, (src, convert) in self._args.items():
+            v = getattr(self.like, src)
+            out[arg] = convert(v) if convert is not None else v
+        return out
 
 
 class StepFunction(_Code):
@@ -275,6 +335,13 @@ class StepFunction(_Code):
     by torch's names (``exp_avg``, ``momentum_buffer`` ...).  Quacks like an lrcourse optimizer
     for ``run`` and ``compare``.
 
+    A lesson's step function that takes the state as arrays, ``adam_step(p, g, m, v, t, lr,
+    beta1, beta2, eps) -> (p, m, v)``, is read through ``names`` ({its name: torch's name},
+    e.g. ``{"m": "exp_avg", "v": "exp_avg_sq", "t": "step"}``; ``beta1``/``beta2`` are
+    ``betas``): it gets torch's state fields by those names, ``step`` as this update's number
+    t = 1, 2, ... (torch's count), ``lr`` as the update's LR, and returns the new params then
+    the new value of each state field it takes (``step`` aside), in the order it takes them.
+
     >>> from lrcourse import optimizers
     >>> def sgd_step(params, grad, state, lr, momentum):
     ...     return params - lr * grad, state
@@ -284,7 +351,7 @@ class StepFunction(_Code):
 
     kind = "optimizer"
 
-    def __init__(self, step, like, init=None, name=None):
+    def __init__(self, step, like, init=None, name=None, names=None):
         if not callable(step):
             raise TypeError(f"step must be a function (params, grad, state, lr) -> (params, state), got {step!r}")
         if not isinstance(like, _opt.Optimizer):
@@ -293,12 +360,19 @@ class StepFunction(_Code):
         if init is not None and not callable(init):
             raise TypeError(f"init must be a function params -> state, got {init!r}")
         self.step_fn, self.like, self.init_fn = step, like, init
-        self.takes = _takes(step, like, 4, "(params, grad, state, lr)")
+        self.arrays = _array_state(step, like, names)
+        if self.arrays:
+            if init is not None:
+                raise TypeError("init= goes with step(params, grad, state, lr); a step function that takes the state "
+                                "as arrays starts from torch's initial state")
+            self._bind(step, 2, "(params, grad, ...)", names, _state_names(like))
+        else:
+            self._bind(step, 4, "(params, grad, state, lr)", names)
         self.name = name or getattr(step, "__qualname__", type(step).__name__)
 
     def with_like(self, like):
         """The same code against other hyperparameters."""
-        return StepFunction(self.step_fn, like, self.init_fn, self.name)
+        return StepFunction(self.step_fn, like, self.init_fn, self.name, self.names)
 
     def hyperparameters(self) -> dict:
         return self.like.hyperparameters()
@@ -327,10 +401,27 @@ class StepFunction(_Code):
     def step(self, params, grad, state, lr=None):
         lr = self.like.lr if lr is None else lr
         hyper = self._hyper()
+        if self.arrays:
+            return self._array_step(params, grad, state, lr, hyper)
         out = self.step_fn(params, grad, state, lr, **hyper)
         if not (isinstance(out, tuple) and len(out) == 2):
             raise TypeError(f"{self.name} must return (params, state), got {type(out).__name__}")
         return out
+
+    def _array_step(self, params, grad, state, lr, hyper):
+        t = state.step + 1 if "step" in state._fields else None  # torch counts this update before using it
+        kw = {arg: (t if field == "step" else getattr(state, field)) for arg, field in self._state_args}
+        lr_args = {arg: lr for arg, (src, _) in self._args.items() if src == "lr"}
+        out = self.step_fn(params, grad, **kw, **{**hyper, **lr_args})
+        back = [(arg, field) for arg, field in self._state_args if field != "step"]
+        want = ", ".join(["params"] + [arg for arg, _ in back])
+        if not (isinstance(out, tuple) and len(out) == 1 + len(back)):
+            got = f"{len(out)} values" if isinstance(out, tuple) else type(out).__name__
+            raise TypeError(f"{self.name} must return ({want}), the new params then the state it takes; got {got}")
+        new = {field: value for (_, field), value in zip(back, out[1:])}
+        if t is not None:
+            new["step"] = t
+        return out[0], state._replace(**new)
 
 
 class ScheduleFunction(_Code):
@@ -338,7 +429,10 @@ class ScheduleFunction(_Code):
     checked against the torch twin of ``like``, the closed-form lrcourse schedule it stands for.
 
     Hyperparameters of ``like`` that ``fn`` takes by name (torch's names: ``lr``, ``step_size``,
-    ``gamma`` ...) are passed on every call; the others are fixed at ``like``'s values.
+    ``gamma`` ...) are passed on every call; the others are fixed at ``like``'s values.  A lesson's
+    own names are mapped with ``names`` ({its name: torch's name}, or (torch's name, conversion)
+    for a quantity torch spells otherwise: ``{"lr0": "lr", "k": ("gamma", lambda g: -math.log(g))}``).
+    A function that answers (lr, momentum), as one-cycle does, is read for its lr.
 
     >>> from lrcourse import schedules
     >>> def step_lr(t, lr, step_size, gamma=0.1):
@@ -349,7 +443,7 @@ class ScheduleFunction(_Code):
 
     kind = "schedule"
 
-    def __init__(self, fn, like):
+    def __init__(self, fn, like, names=None):
         if not callable(fn):
             raise TypeError(f"a schedule function t -> lr is needed, got {fn!r}")
         if isinstance(like, _sch.ReduceLROnPlateau):
@@ -359,24 +453,28 @@ class ScheduleFunction(_Code):
             raise TypeError(f"like= must be the lrcourse schedule the function stands for "
                             f"(e.g. schedules.StepLR(0.1, step_size=30)), got {type(like).__name__}")
         self.fn, self.like = fn, like
-        self.takes = _takes(fn, like, 1, "t")
+        self._bind(fn, 1, "t", names)
         self.name = getattr(fn, "__qualname__", type(fn).__name__)
 
     def with_like(self, like):
-        return ScheduleFunction(self.fn, like)
+        return ScheduleFunction(self.fn, like, self.names)
+
+    def _lr(self, t, hyper):
+        out = self.fn(t, **hyper)
+        return out[0] if isinstance(out, tuple) and len(out) == 2 else out  # (lr, momentum): the lr
 
     def __call__(self, t):
         hyper = self._hyper()
         t = np.asarray(t)
         if t.ndim == 0:
-            return float(self.fn(int(t), **hyper))
+            return float(self._lr(int(t), hyper))
         try:  # vectorised code answers the whole array at once
-            out = np.asarray(self.fn(t, **hyper), dtype=np.float64)
+            out = np.asarray(self._lr(t, hyper), dtype=np.float64)
             if out.shape == t.shape:
                 return out
         except Exception:  # noqa: BLE001 — scalar code (an `if t < ...`): ask it once per t below
             pass
-        return np.array([float(self.fn(int(s), **hyper)) for s in t.ravel()], dtype=np.float64).reshape(t.shape)
+        return np.array([float(self._lr(int(s), hyper)) for s in t.ravel()], dtype=np.float64).reshape(t.shape)
 
 
 class PlateauCode(_Code):
@@ -399,17 +497,17 @@ class PlateauCode(_Code):
 
     kind = "plateau"
 
-    def __init__(self, cls, like):
+    def __init__(self, cls, like, names=None):
         if not (callable(cls) and callable(getattr(cls, "step", None))):
             raise TypeError(f"a class with a step(metric) method is needed, got {cls!r}")
         if not isinstance(like, _sch.ReduceLROnPlateau):
             raise TypeError(f"like= must be a schedules.ReduceLROnPlateau, got {type(like).__name__}")
         self.cls, self.like = cls, like
-        self.takes = _takes(cls, like, 0, "the hyperparameters")
+        self._bind(cls, 0, "the hyperparameters", names)
         self.name = getattr(cls, "__qualname__", type(cls).__name__)
 
     def with_like(self, like):
-        return PlateauCode(self.cls, like)
+        return PlateauCode(self.cls, like, self.names)
 
     def init(self):
         return self.cls(**self._hyper())
@@ -425,19 +523,23 @@ class PlateauCode(_Code):
         return np.asarray(out, dtype=np.float64)
 
 
-def learner_code(code, like=None, init=None):
+def learner_code(code, like=None, init=None, names=None):
     """What ``compare`` checks for ``code``: an lrcourse method (or subclass) as it is; with
     ``like=`` (the lrcourse method it stands for) a step function (``init=`` its init), an
     object with ``init`` and ``step`` methods (an exercise class written from scratch) or a
-    schedule function, wrapped as ``StepFunction`` / ``ScheduleFunction``."""
+    schedule function, wrapped as ``StepFunction`` / ``ScheduleFunction`` / ``PlateauCode``.
+    ``names``: {the code's argument name: torch's name} where a lesson spells them its own way
+    (``{"lr0": "lr"}``, ``{"m": "exp_avg", "t": "step"}``; see ``StepFunction``)."""
     if like is None:
-        if init is not None:
-            raise TypeError("init= goes with like=, the lrcourse optimizer the step function stands for")
+        if init is not None or names is not None:
+            raise TypeError("init= and names= go with like=, the lrcourse method the learner's code stands for")
         return code
     if isinstance(like, type):
         raise TypeError(f"like= takes an instance, e.g. like={like.__name__}.example() or "
                         f"like=optimizers.Adam(lr=0.05), got the class {like.__name__}")
     if isinstance(code, _LEARNER_CODE):
+        if names is not None:
+            raise TypeError(f"{code.name} is wrapped already: give names= with the learner's own code")
         return code.with_like(like)
     if isinstance(like, _opt.Optimizer):
         if isinstance(code, type) and issubclass(code, _opt.Optimizer):
@@ -448,13 +550,13 @@ def learner_code(code, like=None, init=None):
             code = code()
         if not callable(code) and callable(getattr(code, "step", None)):
             return StepFunction(code.step, like, init if init is not None else getattr(code, "init", None),
-                                name=type(code).__name__)
-        return StepFunction(code, like, init)
+                                name=type(code).__name__, names=names)
+        return StepFunction(code, like, init, names=names)
     if init is not None:
         raise TypeError("init= is for step functions; a schedule has no init")
     if isinstance(like, _sch.ReduceLROnPlateau) and isinstance(code, type):
-        return PlateauCode(code, like)
-    return ScheduleFunction(code, like)
+        return PlateauCode(code, like, names)
+    return ScheduleFunction(code, like, names)
 
 
 def method_name(method) -> str:
