@@ -967,3 +967,45 @@ def numpy_only(method, problem: Problem | None = None, steps: int = 300, schedul
         return NumpyOnly(method="ReduceLROnPlateau" if method is _twin(method) else method_name(method), kind="plateau", steps=len(lrs), numpy_curve=lrs, **common)
     lrs = np.asarray(method(np.arange(steps)), dtype=np.float64)
     return NumpyOnly(method=method_name(method), kind="schedule", steps=steps, numpy_curve=lrs, **common)
+
+
+# --------------------------------------------------------------------------- torch on given inputs (check())
+def torch_steps(opt, params, grads, lrs=None) -> list:
+    """torch's twin of ``opt`` from ``params`` through the gradients ``grads`` (float64, CPU), update k at
+    ``lrs[k]`` when given: the (params, state) after each update, the state as ``opt``'s own NamedTuple."""
+    import torch
+
+    p = torch.tensor(np.asarray(params, dtype=np.float64), requires_grad=True)
+    topt = torch_optimizer(opt, p)
+    out = []
+    for k, g in enumerate(grads):
+        if lrs is not None:
+            for group in topt.param_groups:
+                group["lr"] = lrs[k]
+        p.grad = torch.tensor(np.asarray(g, dtype=np.float64))
+        topt.step()
+        x = p.detach().numpy().copy()
+        out.append((x, _state_from_torch(opt, topt.state[p], x)))
+    return out
+
+
+def torch_lrs(sched, steps: int) -> np.ndarray:
+    """The LR of updates 0 .. steps - 1 under torch's twin of the schedule ``sched``."""
+    import torch
+
+    return _torch_lrs(sched, int(steps), torch)
+
+
+def torch_plateau(plateau, metrics) -> list:
+    """torch's ReduceLROnPlateau configured as ``plateau``, stepped with ``metrics``: a PlateauState per epoch."""
+    import torch
+
+    p = torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([p], lr=plateau.lr)
+    tsched = torch_scheduler(plateau, topt)
+    out = []
+    for m in metrics:
+        tsched.step(float(m))
+        out.append(_sch.PlateauState(float(topt.param_groups[0]["lr"]), float(tsched.best), int(tsched.num_bad_epochs),
+                                     int(tsched.cooldown_counter), int(tsched.last_epoch)))
+    return out
