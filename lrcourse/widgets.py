@@ -1421,3 +1421,246 @@ class OptimizerPlayground(_FigurePanel):
         if lim:
             self._eff_lim = lim
             self._eax.set_ylim(*lim)
+
+
+# --------------------------------------------------------------------------- momentum panel (lesson 08)
+class MomentumPanel(_FigurePanel):
+    """Heavy-ball momentum on the ill-conditioned quadratic: where the (lr, momentum) plane converges, and how fast.
+
+    Left: the predicted rate ``momentum.worst_rate(lr, momentum, m, L)`` (per step, max |sigma| over
+    the curvatures m = 1 and L = ``condition``) as a heat map over the plane, with the divergence
+    boundary lr L = 2 + 2 momentum, the critical-damping curves momentum = (1 - sqrt(lr lam))^2 for
+    lam = m and L, the optimal pair (star) and the chosen point (dot).  Middle and right: the run
+    of ``runs.run(optimizers.SGD(lr, momentum), IllConditionedQuadratic(condition), steps)`` at the
+    chosen point, its path on the contours and its distance to the minimum, with the predicted
+    envelope rate^t.  The readout compares that rate with the one measured on the run
+    (``momentum.decay_rate``) and names each direction's region (``momentum.region``).
+
+    Attributes: ``history`` (the ``runs.History`` of the chosen point), ``predicted`` and
+    ``measured`` (rates per step; ``measured`` is None when the run diverges), ``regions``
+    ({"m": ..., "L": ...}), ``optimum`` ((lr, momentum, rate) of ``momentum.optimal``),
+    ``grid`` ((lrs, momentums, rates) of the heat map), ``artists`` (name -> the matplotlib artist
+    drawn: "heat map", "divergence", "critical m", "critical L", "optimum", "point", "path",
+    "distance", "envelope"), ``controls``, ``figure``.
+
+    Example:
+        >>> panel = MomentumPanel(lr=0.02, momentum=0.9, steps=200)
+        >>> panel.regions, round(panel.predicted, 4), round(panel.measured, 2)
+        ({'m': 'ripples', 'L': 'ripples'}, 0.9487, 0.95)
+        >>> [round(x, 4) for x in panel.set(lr="optimal").optimum]        # (2/(sqrt(L)+sqrt(m)))^2, ...
+        [0.1111, 0.4444, 0.6667]
+    """
+
+    _STALE = "the figure below shows the last valid point"
+    LR_MAX = 4.4  # the plane spans lr in (0, LR_MAX / L]: past the divergence boundary of every momentum < 1.2
+    MOMENTUM_MAX = 0.99
+
+    def __init__(self, lr=0.02, momentum=0.9, condition=25.0, steps=150):
+        super().__init__()
+        condition = float(condition)
+        if not 2.0 <= condition <= 100.0:
+            raise ValueError(f"condition must be in [2, 100] (the curvatures are 1 and condition), got {condition:g}")
+        steps = int(steps)
+        if not 20 <= steps <= 400:
+            raise ValueError(f"steps must be in [20, 400], got {steps}")
+        d = lambda name: dict(description=name, style=_DESC, layout=_wide())  # noqa: E731
+        self.controls = {
+            "condition": W.FloatSlider(value=condition, min=2.0, max=100.0, step=1.0, continuous_update=False,
+                                       **d("condition L/m")),
+            "lr": W.FloatSlider(value=0.01, min=0.0, max=1.0, step=1e-4, readout_format=".4f",
+                                continuous_update=False, **d("lr")),
+            "momentum": W.FloatSlider(value=0.0, min=0.0, max=self.MOMENTUM_MAX, step=0.001, readout_format=".3f",
+                                      continuous_update=False, **d("momentum")),
+            "steps": W.IntSlider(value=steps, min=20, max=400, step=10, continuous_update=False, **d("steps")),
+        }
+        for k, w in self.controls.items():
+            w.add_class(f"t-{k}")
+        self.optimal_button = W.Button(description="go to the optimum", layout=W.Layout(width="160px"))
+        self.optimal_button.on_click(lambda _b: self.set(lr="optimal"))
+        self._setup_figure((11.0, 3.5))
+        self._range_for(condition)
+        self.controls["condition"].observe(lambda ch: self._range_for(ch["new"]), "value")
+        self._check("lr", lr)
+        self._check("momentum", momentum)
+        self.controls["lr"].value, self.controls["momentum"].value = float(lr), float(momentum)
+        self.history, self.predicted, self.measured, self.regions, self.problem = None, None, None, {}, None
+        self.readout = W.HTML()
+        self.readout.add_class("t-readout")
+        self.header = W.HTML("<b>Momentum on a quadratic</b>: the rate max|σ| predicted from each curvature's "
+                             "2×2 iteration matrix (<code>lrcourse.momentum</code>), and a run of "
+                             "<code>lrcourse.optimizers.SGD</code> at the chosen point")
+        c = self.controls
+        boxes = W.HBox([W.VBox(self._beside([c["lr"], c["momentum"]])),
+                        W.VBox(self._beside([c["condition"], c["steps"]]) + [self.optimal_button])])
+        self.children = [self.header, boxes, self.stale_html, self.image, self.readout]
+        self.add_class("lrcourse-momentum")
+        self._build_axes()
+        self._grid_key = None
+        self._watch(self.controls.values())
+        self.recompute()
+
+    def __repr__(self):
+        c = self.controls
+        return (f"MomentumPanel(lr={c['lr'].value:.4g}, momentum={c['momentum'].value:.4g}, "
+                f"condition={c['condition'].value:g}, steps={c['steps'].value})")
+
+    # -- the values the panel accepts
+    def _range_for(self, condition):
+        """The lr slider spans the plane drawn for this condition number."""
+        w = self.controls["lr"]
+        top = self.LR_MAX / condition
+        self._hold += 1  # the lr this changes is recomputed with the condition, once
+        try:
+            if w.value > top:
+                w.value = top
+            w.max, w.step = top, top / 2000
+        finally:
+            self._hold -= 1
+
+    def _check(self, k, v):
+        """A value out of the plane is refused with the reason (a slider would clamp it silently)."""
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+            raise TypeError(f"{k} must be a finite real number, got {v!r}")
+        w = self.controls[k]
+        if not w.min <= v <= w.max:
+            why = {"lr": "the plane drawn for this condition number; larger LRs diverge for every momentum",
+                   "momentum": "momentum >= 1 never converges",
+                   "condition": "the curvatures are 1 and condition",
+                   "steps": "enough to measure a rate, few enough to draw at once"}[k]
+            raise ValueError(f"{k} must be in [{w.min:g}, {w.max:g}] ({why}), got {v:g}")
+
+    def _set_one(self, k, v):
+        if k == "lr" and v == "optimal":  # panel.set(lr="optimal"): the optimal pair of this condition number
+            from . import momentum as _mom
+
+            lr, mom, _ = _mom.optimal(1.0, float(self.controls["condition"].value))
+            self.controls["lr"].value, self.controls["momentum"].value = lr, mom
+            return
+        if k not in self.controls:
+            raise KeyError(f"no control {k!r}; the controls are {sorted(self.controls)}")
+        self._check(k, v)
+        self.controls[k].value = v
+
+    # -- figure
+    def _build_axes(self):
+        fig = self.figure
+        self._hax, self._tax, self._dax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.25, 1.0, 1.15]})
+        fig.subplots_adjust(left=0.055, right=0.985, bottom=0.15, top=0.80, wspace=0.32)
+        self._hax.set(xlabel="lr", ylabel="momentum")
+        self._hax.set_title("rate max|σ| per step", fontsize=10, pad=4)
+        self._tax.set_title("path (first 60 steps)", fontsize=10, pad=4)
+        self._dax.set_title("distance to the minimum", fontsize=10, pad=4)
+        self._dax.set(xlabel="step", yscale="log")
+        from matplotlib import colormaps
+
+        self._heat = self._hax.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", vmin=0.0, vmax=1.0,
+                                      cmap=colormaps["viridis_r"].with_extremes(over="0.85"), interpolation="nearest")
+        self._colorbar = fig.colorbar(self._heat, ax=self._hax, pad=0.02, fraction=0.06, extend="max")
+        self._colorbar.ax.tick_params(labelsize=7)
+        (self._diverge,) = self._hax.plot([], [], "r-", lw=1.4)
+        (self._crit_m,) = self._hax.plot([], [], "w--", lw=1.0)
+        (self._crit_L,) = self._hax.plot([], [], "w:", lw=1.4)
+        (self._opt,) = self._hax.plot([], [], "*", color="gold", mec="k", ms=12)
+        self._point = self._dyn(self._hax.plot([], [], "o", color="C3", mec="w", ms=8)[0])
+        self._contour = None
+        (self._start,) = self._tax.plot([], [], "o", color="k", ms=4)
+        (self._star,) = self._tax.plot([], [], "*", color="gold", mec="k", ms=10)
+        self._path = self._dyn(self._tax.plot([], [], ".-", color="C3", ms=3, lw=0.9)[0])
+        self._dist = self._dyn(self._dax.plot([], [], "-", color="C3", lw=1.5)[0])
+        self._envelope = self._dyn(self._dax.plot([], [], "k:", lw=1.2)[0])
+        fig.legend(handles=[_proxy(color="r", lw=1.4, label="divergence: lr L = 2 + 2 momentum"),
+                            _proxy(color="0.3", ls="--", lw=1.0, label="critical damping at m"),
+                            _proxy(color="0.3", ls=":", lw=1.4, label="… at L"),
+                            _proxy(marker="*", ls="", color="gold", mec="k", ms=10, label="optimum"),
+                            _proxy(color="C3", marker="o", lw=1.5, label="chosen point: its run"),
+                            _proxy(color="k", ls=":", lw=1.2, label="predicted rate^t")],
+                   loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=8, frameon=False)
+        for ax in (self._tax, self._dax):
+            ax.set_autoscale_on(False)
+        self.artists = {"heat map": self._heat, "divergence": self._diverge, "critical m": self._crit_m,
+                        "critical L": self._crit_L, "optimum": self._opt, "point": self._point, "path": self._path,
+                        "distance": self._dist, "envelope": self._envelope}
+
+    def _static_extra(self):
+        return self._grid_key
+
+    def _draw_plane(self, m, L):
+        """The heat map and its boundaries: drawn again only when the condition number changes."""
+        from . import momentum as _mom
+
+        lrs = np.linspace(0.0, self.LR_MAX / L, 221)[1:]
+        moms = np.linspace(0.0, self.MOMENTUM_MAX, 200)
+        rates = _mom.worst_rate(lrs[None, :], moms[:, None], m, L)
+        self.grid = (lrs, moms, rates)
+        self._heat.set_data(np.where(rates >= 1, 1.5, rates))
+        self._heat.set_extent((0.0, lrs[-1], 0.0, self.MOMENTUM_MAX))
+        self._hax.set_xlim(0.0, lrs[-1])
+        self._hax.set_ylim(0.0, self.MOMENTUM_MAX)
+        self._diverge.set_data(_mom.max_stable_lr(moms, L), moms)
+        for line, lam in ((self._crit_m, m), (self._crit_L, L)):
+            crit = _mom.critical_momentum(lrs, lam)
+            keep = crit <= self.MOMENTUM_MAX
+            line.set_data(np.where(keep, lrs, np.nan), np.where(keep, crit, np.nan))
+        self.optimum = _mom.optimal(m, L)
+        self._opt.set_data([self.optimum[0]], [self.optimum[1]])
+        self._heat.set_clim(max(0.0, math.floor(10 * self.optimum[2] - 1) / 10), 1.0)  # the optimum's colour to 1
+
+    def recompute(self):
+        from . import momentum as _mom
+
+        with self._lock:
+            t0 = time.perf_counter()
+            c = self.controls
+            try:
+                condition, lr, mom = float(c["condition"].value), float(c["lr"].value), float(c["momentum"].value)
+                steps = int(c["steps"].value)
+                if lr <= 0:
+                    raise ValueError("lr must be > 0: with lr = 0 nothing moves")
+                problem = _prob.IllConditionedQuadratic(condition=condition)
+                m, L = problem.mu, problem.L
+                with np.errstate(all="ignore"):
+                    hist = runs.run(_opt.SGD(lr=lr, momentum=mom), problem, steps)
+                dist = np.linalg.norm(hist.params - problem.x_star, axis=1)
+                predicted = float(_mom.worst_rate(lr, mom, m, L))
+                regions = {"m": _mom.region(lr, mom, m), "L": _mom.region(lr, mom, L)}
+                measured = None
+                if predicted < 1 and np.all(np.isfinite(dist)) and dist[-1] > 0:
+                    measured = _mom.decay_rate(dist, steps // 2, steps, window=min(20, steps // 2))
+            except Exception as e:
+                self._fail(e, self.readout)
+                return
+            t1 = time.perf_counter()
+            self.problem, self.history, self.predicted, self.measured, self.regions = (
+                problem, hist, predicted, measured, regions)
+            self.error = None
+
+            def draw():
+                if self._grid_key != condition:
+                    self._draw_plane(m, L)
+                    self._contour = self._draw_contour(self._tax, problem, self._contour, self._start, self._star)
+                    self._grid_key = condition
+                self._point.set_data([lr], [mom])
+                first = hist.params[:61]
+                ok = np.all(np.isfinite(first), axis=1)
+                self._path.set_data(first[ok, 0], first[ok, 1])
+                t = np.arange(steps + 1)
+                self._dist.set_data(t, dist)
+                self._envelope.set_data(t, dist[0] * predicted**t)
+                self._dax.set_xlim(0, steps)
+                shown = _finite([dist, dist[0] * predicted**t], log=True)
+                self._dax.set_ylim(10.0 ** math.floor(math.log10(shown.min())),
+                                   10.0 ** math.ceil(math.log10(shown.max()) + 1e-9))
+
+            shown = self._draw_and_render(draw, lambda e: self._fail(e, self.readout))
+            if shown is None:
+                return
+            opt_lr, opt_mom, opt_rate = self.optimum
+            said = (f"predicted rate {predicted:.4f} per step (m = 1: {regions['m']}, L = {L:g}: {regions['L']}); "
+                    + (f"measured on the run, steps {steps // 2}–{steps}: {measured:.4f}" if measured is not None
+                       else "the run diverges" if predicted >= 1 else "the run reached 0"))
+            self.summary = (f"{said}. Optimum: lr = {opt_lr:.4f}, momentum = {opt_mom:.4f}, "
+                            f"rate (√κ−1)/(√κ+1) = {opt_rate:.4f}")
+            self.readout.value = f"<div style='color:#333'>{html.escape(self.summary)}</div>"
+            self._settle(True)
+            self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
+                            "total": time.perf_counter() - t0}
