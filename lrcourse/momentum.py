@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: the names ``region`` answers, in its codes' order
-REGIONS = ("monotone", "ripples", "alternating", "divergent")
+REGIONS = ("monotone", "ripples", "alternating", "divergent", "critical")
 
 
 def _real(name: str, value, low=None, low_ok=True):
@@ -175,9 +175,11 @@ def max_stable_lr(momentum, lam, nesterov=False) -> np.ndarray:
 
 
 def region(lr, momentum, lam, nesterov=False):
-    """How one eigen-direction behaves: 'monotone', 'ripples', 'alternating' or 'divergent'.
+    """How one eigen-direction behaves: 'monotone', 'ripples', 'alternating', 'divergent' or 'critical'.
 
     * divergent: rate >= 1;
+    * critical: a double root (S^2 = 4 P, to 1e-9 relative: critical damping, the boundary
+      between ripples and real roots, where the optimal pair puts both ends of the spectrum);
     * ripples: complex roots (S^2 < 4 P), x_t = r^t cos(theta t + phi) with r = sqrt(P): it
       crosses zero every pi / theta steps, theta = the roots' argument;
     * alternating: real roots and S < 0: the dominant root is negative, x_t flips sign every step;
@@ -188,10 +190,14 @@ def region(lr, momentum, lam, nesterov=False):
 
     >>> region(0.01, 0.9, 25.0), region(0.01, 0.1, 25.0), region(0.07, 0.0, 25.0), region(0.2, 0.9, 25.0)
     ('ripples', 'monotone', 'alternating', 'divergent')
+    >>> region(1 / 9, 4 / 9, 1.0), region(1 / 9, 4 / 9, 25.0)          # the optimal pair for [1, 25]
+    ('critical', 'critical')
     """
     S, P = _trace_det(lr, momentum, lam, nesterov)
     r = rate(lr, momentum, lam, nesterov)
-    code = np.where(r >= 1, 3, np.where(S * S < 4 * P, 1, np.where(S < 0, 2, 0)))
+    disc = S * S - 4 * P
+    code = np.where(r >= 1, 3, np.where(np.abs(disc) <= 1e-9 * np.maximum(1, S * S), 4,
+                                        np.where(disc < 0, 1, np.where(S < 0, 2, 0))))
     return REGIONS[int(code)] if code.ndim == 0 else code
 
 
