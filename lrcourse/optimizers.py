@@ -22,6 +22,12 @@ step size), ``example_lr`` (an LR that converges on the course's 2-D problems, f
 and ``variants`` (the option sets that the tests and ``python -m lrcourse verify`` check
 against torch).  ``lrcourse.fast`` holds a faster Adam step for large arrays, bit-for-bit equal.
 
+Sparse gradients (lesson 18): a gradient that touches only some rows of a parameter of shape
+(rows, ...), such as an embedding table's, is a ``SparseGrad(indices, values)``: the row of
+each entry and its values, duplicates allowed (summed, as torch's ``coalesce`` sums them), the
+NumPy form of the sparse COO tensor that ``nn.Embedding(sparse=True)`` gives as its gradient.
+``SparseAdam`` takes only these; ``Adagrad`` and ``SGD`` take either kind, as in torch.
+
 float32 stays float32: hyperparameters are stored as Python floats, and every
 scalar such as a bias correction is computed as a Python float, because NumPy 2
 would upcast a float32 array multiplied by an ``np.float64`` scalar.
@@ -35,9 +41,9 @@ from typing import NamedTuple
 import numpy as np
 
 __all__ = [
-    "Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam",
-    "SGDState", "AdagradState", "RMSpropState", "AdadeltaState", "AdamState", "NAdamState",
-    "OPTIMIZERS",
+    "Optimizer", "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam", "SparseAdam",
+    "SGDState", "AdagradState", "RMSpropState", "AdadeltaState", "AdamState", "NAdamState", "SparseAdamState",
+    "SparseGrad", "OPTIMIZERS", "SPARSE_OPTIMIZERS",
 ]
 
 
@@ -52,6 +58,15 @@ def _check_betas(betas) -> None:
     for index, value in enumerate(betas):
         if not 0.0 <= value < 1.0:
             raise ValueError(f"Invalid beta parameter at index {index}: {value}")
+
+
+def _no_sparse_weight_decay(opt) -> None:
+    # torch adds weight_decay * p to the gradient, which would make every row's gradient nonzero.
+    if opt.weight_decay != 0:
+        raise ValueError(
+            f"weight_decay option is not compatible with sparse gradients (torch's {type(opt).__name__} raises "
+            f"the same): weight_decay={opt.weight_decay} would give every row a gradient; use weight_decay=0"
+        )
 
 
 def _as_float(name: str, value) -> float:
@@ -79,6 +94,48 @@ def _ema(avg, x, beta: float):
     return avg + w * (x - avg) if w < 0.5 else x - (x - avg) * (1 - w)
 
 
+class SparseGrad(NamedTuple):
+    """A row-sparse gradient of a parameter of shape (rows, ...): ``values[k]`` is the gradient of
+    row ``indices[k]``; rows not listed have gradient 0; a row listed twice gets the sum.
+
+    torch's form is a sparse COO tensor with ``sparse_dim=1``: ``indices`` is its
+    ``_indices()[0]`` and ``values`` its ``_values()`` (``nn.Embedding(sparse=True)`` lists a
+    row once per lookup, unsorted, duplicates included).
+
+    Example:
+        >>> import numpy as np
+        >>> g = SparseGrad(np.array([3, 0, 3]), np.array([[1.0, 2.0], [5.0, 5.0], [0.5, 0.5]]))
+        >>> c = g.coalesce()
+        >>> c.indices.tolist(), c.values.tolist()         # sorted rows, duplicates summed
+        ([0, 3], [[5.0, 5.0], [1.5, 2.5]])
+        >>> g.to_dense((4, 2))[3].tolist()
+        [1.5, 2.5]
+    """
+
+    indices: np.ndarray  # (nnz,) integers: the row of each entry
+    values: np.ndarray   # (nnz, *params.shape[1:]): its values
+
+    def __neg__(self) -> SparseGrad:  # the gradient of -f (problems.Negated)
+        return SparseGrad(self.indices, -np.asarray(self.values))
+
+    def coalesce(self) -> SparseGrad:
+        """Each row once, in increasing order, with the sum of its entries (torch's ``coalesce``)."""
+        idx, vals = np.asarray(self.indices), np.asarray(self.values)
+        order = np.argsort(idx, kind="stable")  # duplicates summed in the order they came
+        idx, vals = idx[order], vals[order]
+        if idx.size == 0:
+            return SparseGrad(idx.astype(np.int64), vals)
+        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+        return SparseGrad(idx[starts], np.add.reduceat(vals, starts, axis=0))
+
+    def to_dense(self, shape) -> np.ndarray:
+        """The dense gradient of a parameter of ``shape``: zeros except the rows listed."""
+        c = self.coalesce()
+        out = np.zeros(shape, dtype=np.asarray(self.values).dtype)
+        out[c.indices] = c.values
+        return out
+
+
 class Optimizer:
     """Base class: field coercion, array checks, the ``lr=`` override and torch's state.
 
@@ -89,6 +146,7 @@ class Optimizer:
     kind = "optimizer"
     example_lr: float = None  # an LR that converges on the course's 2-D problems (panels, examples)
     variants: tuple = ()      # option sets checked against torch by the tests and `verify`
+    sparse_variants: tuple = ()  # the same, with SparseGrad gradients (the classes that take them)
 
     def __post_init__(self) -> None:
         # Store numbers as Python floats (see the module docstring) and pairs as tuples of floats.
@@ -154,18 +212,49 @@ class Optimizer:
     @classmethod
     def _arrays(cls, params, grad, state):
         p = cls._params(params)
+        if isinstance(grad, SparseGrad):
+            raise TypeError(
+                f"{cls.__name__} takes dense gradients (torch's {cls.__name__} raises on sparse ones too): "
+                f"use SparseAdam, Adagrad or SGD for a SparseGrad, or pass grad.to_dense(params.shape)"
+            )
         g = np.asarray(grad)
         if g.shape != p.shape:
             raise ValueError(f"grad has shape {g.shape} but params have shape {p.shape}")
         if g.dtype != p.dtype:
             raise TypeError(f"grad has dtype {g.dtype} but params have dtype {p.dtype}; they must match")
+        cls._check_state(p, state)
+        return p, g
+
+    @staticmethod
+    def _check_state(p: np.ndarray, state) -> None:
         for name, value in zip(state._fields, state):
             if isinstance(value, np.ndarray) and (value.shape != p.shape or value.dtype != p.dtype):
                 raise ValueError(
                     f"state.{name} has shape {value.shape} and dtype {value.dtype} but params have "
                     f"shape {p.shape} and dtype {p.dtype}: was the state made by init() for these params?"
                 )
-        return p, g
+
+    def _sparse_arrays(self, params, grad: SparseGrad, state):
+        """params, and the gradient coalesced (rows sorted, duplicates summed) and negated if maximize."""
+        p = self._params(params)
+        if p.ndim == 0:
+            raise ValueError("a SparseGrad lists rows: params must have at least one dimension, got a scalar")
+        idx, vals = np.asarray(grad.indices), np.asarray(grad.values)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise TypeError(f"SparseGrad.indices must be a 1-D array of row numbers (integers), "
+                            f"got shape {idx.shape} and dtype {idx.dtype}")
+        if vals.shape != idx.shape + p.shape[1:]:
+            raise ValueError(f"SparseGrad.values has shape {vals.shape} but {idx.size} indices into params of "
+                             f"shape {p.shape} need values of shape {idx.shape + p.shape[1:]} (one row each)")
+        if vals.dtype != p.dtype:
+            raise TypeError(f"SparseGrad.values has dtype {vals.dtype} but params have dtype {p.dtype}; "
+                            f"they must match")
+        if idx.size and not (0 <= idx.min() and idx.max() < p.shape[0]):
+            bad = idx[(idx < 0) | (idx >= p.shape[0])][0]
+            raise ValueError(f"SparseGrad.indices has row {bad}, out of range for params with {p.shape[0]} rows")
+        self._check_state(p, state)
+        g = SparseGrad(idx, -vals if self.maximize else vals).coalesce()
+        return p, g.indices, g.values
 
     def _grad(self, p: np.ndarray, g: np.ndarray, l2: bool = True) -> np.ndarray:
         """The gradient the update sees: negated to maximize, plus the L2 term wd * p (if l2)."""
@@ -234,6 +323,11 @@ class SGD(Optimizer):
         dict(lr=0.05, momentum=0.9, nesterov=True), dict(lr=0.05, weight_decay=0.1), dict(lr=0.05, maximize=True),
         dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=0.05, maximize=True),
     )
+    sparse_variants = (  # torch refuses weight_decay with a sparse gradient
+        dict(lr=0.05), dict(lr=0.05, momentum=0.9), dict(lr=0.05, momentum=0.9, dampening=0.3),
+        dict(lr=0.05, momentum=0.9, nesterov=True), dict(lr=0.05, maximize=True),
+        dict(lr=0.03, momentum=0.8, nesterov=True, maximize=True),
+    )
 
     def _validate(self) -> None:
         _check_nonneg("lr", self.lr, "learning rate")
@@ -252,6 +346,8 @@ class SGD(Optimizer):
         return SGDState(momentum_buffer=None)
 
     def step(self, params, grad, state: SGDState, lr=None):
+        if isinstance(grad, SparseGrad):
+            return self._sparse_step(params, grad, state, lr)
         p, g = self._arrays(params, grad, state)
         lr = self._lr(lr)
         mu = self.momentum
@@ -261,6 +357,20 @@ class SGD(Optimizer):
             b = g.copy() if b is None else mu * b + (1 - self.dampening) * g
             g = g + mu * b if self.nesterov else b
         return p - lr * g, SGDState(momentum_buffer=b)
+
+    def _sparse_step(self, params, grad: SparseGrad, state: SGDState, lr=None):
+        """A SparseGrad: without momentum only its rows move; with momentum the buffer decays on
+        every row, as torch's sparse buffer does (its stored entries are all scaled by mu), so the
+        step is the dense one of grad.to_dense()."""
+        _no_sparse_weight_decay(self)
+        p, rows, g = self._sparse_arrays(params, grad, state)
+        if self.momentum != 0:
+            dense = np.zeros_like(p)
+            dense[rows] = -g if self.maximize else g  # step() negates it again
+            return self.step(p, dense, state, lr)
+        p = p.copy()
+        p[rows] = p[rows] - self._lr(lr) * g
+        return p, state
 
     def effective_lr(self, state: SGDState, lr=None) -> np.ndarray:
         """lr for every coordinate (a scalar until the momentum buffer gives the shape)."""
@@ -324,6 +434,11 @@ class Adagrad(Optimizer):
         dict(lr=0.2, weight_decay=0.05), dict(lr=0.2, eps=1e-3), dict(lr=0.2, maximize=True),
         dict(lr=0.2, lr_decay=0.02, initial_accumulator_value=0.1, weight_decay=0.1, eps=1e-4, maximize=True),
     )
+    sparse_variants = (  # torch refuses weight_decay with a sparse gradient
+        dict(lr=0.2), dict(lr=0.2, lr_decay=0.01), dict(lr=0.2, initial_accumulator_value=0.5),
+        dict(lr=0.2, eps=1e-3), dict(lr=0.2, maximize=True),
+        dict(lr=0.2, lr_decay=0.02, initial_accumulator_value=0.1, eps=1e-4, maximize=True),
+    )
 
     def _validate(self) -> None:
         super()._validate()
@@ -335,6 +450,8 @@ class Adagrad(Optimizer):
         return AdagradState(step=0, sum=np.full_like(p, self.initial_accumulator_value))
 
     def step(self, params, grad, state: AdagradState, lr=None):
+        if isinstance(grad, SparseGrad):
+            return self._sparse_step(params, grad, state, lr)
         p, g = self._arrays(params, grad, state)
         lr = self._lr(lr)
         t = state.step + 1
@@ -342,6 +459,19 @@ class Adagrad(Optimizer):
         clr = lr / (1 + (t - 1) * self.lr_decay)
         s = state.sum + g * g
         p = p - clr * (g / (np.sqrt(s) + self.eps))
+        return p, AdagradState(step=t, sum=s)
+
+    def _sparse_step(self, params, grad: SparseGrad, state: AdagradState, lr=None):
+        """A SparseGrad (rows r, coalesced): the same update on its rows only; other rows keep
+        their sum and their value (their g is 0, so the dense update would not move them either)."""
+        _no_sparse_weight_decay(self)
+        p, rows, g = self._sparse_arrays(params, grad, state)
+        lr = self._lr(lr)
+        t = state.step + 1
+        clr = lr / (1 + (t - 1) * self.lr_decay)
+        s, p = state.sum.copy(), p.copy()
+        s[rows] = s[rows] + g * g
+        p[rows] = p[rows] - clr * (g / (np.sqrt(s[rows]) + self.eps))
         return p, AdagradState(step=t, sum=s)
 
     def effective_lr(self, state: AdagradState, lr=None) -> np.ndarray:
@@ -804,4 +934,105 @@ class NAdam(Optimizer):
         return lr / (np.sqrt(state.exp_avg_sq / (1 - self.betas[1] ** max(state.step, 1))) + self.eps)
 
 
-OPTIMIZERS = (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam)
+# --------------------------------------------------------------------------- SparseAdam
+class SparseAdamState(NamedTuple):
+    step: int               # t: every step counts, whichever rows it touches
+    exp_avg: np.ndarray     # m, one row per parameter row
+    exp_avg_sq: np.ndarray  # v
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseAdam(Optimizer):
+    r"""SparseAdam: Adam's update on the rows a sparse gradient lists; other rows keep p, m and v.
+
+    Takes only ``SparseGrad`` gradients.  Update rule, with r the rows of the coalesced gradient
+    (sorted, duplicates summed) and g their values::
+
+        t        = t + 1                           # global: counts every step
+        g        = -g if maximize else g
+        m[r]     = m[r] + (1 - beta1) * (g - m[r])     # = beta1 m[r] + (1 - beta1) g
+        v[r]     = v[r] + (1 - beta2) * (g**2 - v[r])
+        step_size = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+        p[r]     = p[r] - step_size * m[r] / (sqrt(v[r]) + eps)
+
+    Rows not in r are untouched: their m and v do not decay while the row is absent (dense Adam
+    would shrink them by beta1 and beta2 every step and keep moving the row).  The bias
+    correction uses the global t, not the number of times the row was seen, so a row seen for
+    the first time at a large t takes a step of lr (1 - beta1) / sqrt(1 - beta2), about 3.2 lr
+    with the default betas (lesson 18).  eps is added to sqrt(v) *before* the bias correction
+    of the square root, which torch folds into step_size: this is Adam's update with
+    eps / sqrt(1 - beta2**t) in place of eps.  A gradient with no entries changes nothing but t.
+    There is no weight_decay, as in torch (it would touch every row).
+
+    Args (torch's names and defaults):
+        lr: the step size (1e-3); torch requires lr > 0.
+        betas: (beta1, beta2), the decays of m and v (0.9, 0.999).
+        eps: added to sqrt(v) (1e-8); torch requires eps > 0.
+        maximize: ascend instead of descend.
+
+    Example:
+        >>> import numpy as np
+        >>> opt = SparseAdam(lr=0.1)
+        >>> p = np.zeros((3, 2)); state = opt.init(p)
+        >>> p, state = opt.step(p, SparseGrad(np.array([2, 2]), np.array([[1.0, -4.0], [1.0, 0.0]])), state)
+        >>> p.round(4).tolist()           # row 2 gets g = (2, -4): a step of lr * sign(g) at t = 1
+        [[0.0, 0.0], [0.0, 0.0], [-0.1, 0.1]]
+
+    References:
+        torch.optim.SparseAdam: https://pytorch.org/docs/stable/generated/torch.optim.SparseAdam.html
+        Kingma & Ba, 2015, Adam: A Method for Stochastic Optimization: https://arxiv.org/abs/1412.6980
+    """
+
+    lr: float = 1e-3
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    maximize: bool = False
+
+    example_lr = 0.05
+    variants = (
+        dict(lr=0.02), dict(lr=0.02, betas=(0.8, 0.99)), dict(lr=0.02, eps=1e-4), dict(lr=0.02, maximize=True),
+        dict(lr=0.03, betas=(0.85, 0.995), eps=1e-6, maximize=True),
+    )
+    sparse_variants = variants
+
+    def _validate(self) -> None:
+        # torch's own checks (and messages): lr and eps must be positive, not merely >= 0
+        if not 0.0 < self.lr:
+            raise ValueError(f"Invalid learning rate: {self.lr}")
+        if not 0.0 < self.eps:
+            raise ValueError(f"Invalid epsilon value: {self.eps}")
+        _check_betas(self.betas)
+
+    def init(self, params) -> SparseAdamState:
+        p = self._params(params)
+        return SparseAdamState(step=0, exp_avg=np.zeros_like(p), exp_avg_sq=np.zeros_like(p))
+
+    def step(self, params, grad, state: SparseAdamState, lr=None):
+        if not isinstance(grad, SparseGrad):
+            raise TypeError(
+                "SparseAdam does not support dense gradients, please consider Adam instead (torch raises the "
+                f"same); or pass the rows that have a gradient as SparseGrad(indices, values), got {type(grad).__name__}"
+            )
+        p, r, g = self._sparse_arrays(params, grad, state)
+        lr = self._lr(lr)
+        beta1, beta2 = self.betas
+        t = state.step + 1
+        if r.size == 0:  # torch skips the update but has counted the step
+            return p, state._replace(step=t)
+        m, v, p = state.exp_avg.copy(), state.exp_avg_sq.copy(), p.copy()
+        m[r] = m[r] + (1 - beta1) * (g - m[r])
+        v[r] = v[r] + (1 - beta2) * (g**2 - v[r])
+        step_size = lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+        p[r] = p[r] - step_size * (m[r] / (np.sqrt(v[r]) + self.eps))
+        return p, SparseAdamState(step=t, exp_avg=m, exp_avg_sq=v)
+
+    def effective_lr(self, state: SparseAdamState, lr=None) -> np.ndarray:
+        """The factor on m of a row in the next update: step_size / (sqrt(v) + eps)."""
+        lr = self.lr if lr is None else float(lr)
+        t = state.step + 1
+        beta1, beta2 = self.betas
+        return lr * math.sqrt(1 - beta2**t) / (1 - beta1**t) / (np.sqrt(state.exp_avg_sq) + self.eps)
+
+
+OPTIMIZERS = (SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam)  # dense gradients (every one in the panels)
+SPARSE_OPTIMIZERS = (SGD, Adagrad, SparseAdam)                     # those that take a SparseGrad, as in torch

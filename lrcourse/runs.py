@@ -164,7 +164,7 @@ def pick_device(device: str = "auto", dtype: str = "float64") -> str:
 
 def torch_class_name(method) -> str:
     """The torch class a (possibly subclassed) lrcourse optimizer or schedule stands for."""
-    library = _opt.OPTIMIZERS + _sch.SCHEDULES + (_sch.ReduceLROnPlateau,)
+    library = _opt.OPTIMIZERS + (_opt.SparseAdam,) + _sch.SCHEDULES + (_sch.ReduceLROnPlateau,)
     method = _twin(method)
     for cls in type(method).__mro__:
         if cls in library:
@@ -194,8 +194,20 @@ def torch_scheduler(sched, torch_opt):
 
 def _to_numpy(value):
     if hasattr(value, "detach"):
+        if value.is_sparse:  # SGD's momentum buffer after sparse gradients: its dense value
+            value = value.to_dense()
         return value.detach().cpu().numpy().copy()
     return value
+
+
+def _torch_grad(g, p, torch):
+    """The gradient as torch's ``p.grad``: a SparseGrad becomes the sparse COO tensor that
+    ``nn.Embedding(sparse=True)`` would give (uncoalesced, one entry per listed row)."""
+    if isinstance(g, _opt.SparseGrad):
+        idx = torch.as_tensor(np.asarray(g.indices, dtype=np.int64), device=p.device).reshape(1, -1)
+        return torch.sparse_coo_tensor(idx, torch.tensor(g.values, device=p.device, dtype=p.dtype), p.shape,
+                                       check_invariants=True)
+    return torch.tensor(g, device=p.device, dtype=p.dtype)
 
 
 def _state_from_torch(opt, torch_state: dict, params):
@@ -755,10 +767,14 @@ def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch)
         # (theirs_state, a copy already compared), so reuse that instead of reading it again.
         state_before = _state_from_torch(opt, topt.state[p], x_before) if theirs_state is None else theirs_state
         g = problem.grad(x_before, t)
-        p.grad = torch.tensor(g, device=device, dtype=tdtype)
+        p.grad = _torch_grad(g, p, torch)
         for group in topt.param_groups:
             group["lr"] = lr
-        topt.step()
+        if isinstance(g, _opt.SparseGrad):  # opting in to torch's index checks also silences its warning
+            with torch.sparse.check_sparse_tensor_invariants(enable=True):
+                topt.step()
+        else:
+            topt.step()
         x_after = p.detach().cpu().numpy().copy()
         ours_x, ours_state = opt.step(x_before, g, state_before, lr=lr)
         theirs_state = _state_from_torch(opt, topt.state[p], x_after)

@@ -1,8 +1,10 @@
 """``python -m lrcourse verify``: every optimizer and schedule against torch, as a table.
 
 Each optimizer runs with each of its option variants on a problem where its default-ish
-settings converge, with a cosine schedule changing the LR every step; each schedule is
-compared over 3 of its periods.  Exit status 1 if anything fails.
+settings converge, with a cosine schedule changing the LR every step; the optimizers that take
+sparse gradients (SparseAdam, Adagrad, SGD) run again on an embedding-bag classifier whose
+gradients are ``SparseGrad`` rows, as ``nn.Embedding(sparse=True)`` gives them to torch; each
+schedule is compared over 3 of its periods.  Exit status 1 if anything fails.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from . import optimizers as O
 from . import problems as P
 from . import schedules as S
 from .runs import compare
+from .sparse_data import EmbeddingBagClassifier, make_zipf_text
 
 STEPS = 300
 
@@ -44,6 +47,17 @@ def optimizer_cases():
     return [(label(cls(**kw)), cls(**kw)) for cls in O.OPTIMIZERS for kw in cls.variants]
 
 
+def sparse_cases():
+    """(options, optimizer) for every sparse-gradient variant of the optimizers that take a SparseGrad."""
+    return [(label(cls(**kw)), cls(**kw)) for cls in O.SPARSE_OPTIMIZERS for kw in cls.sparse_variants]
+
+
+def sparse_problem(maximize: bool = False):
+    """The problem of the sparse rows: 1000 Zipf-distributed tokens, minibatches of 16 documents."""
+    task = EmbeddingBagClassifier(make_zipf_text(vocab=1000, n=400, length=10), batch_size=16)
+    return P.Negated(task) if maximize else task
+
+
 def schedule_cases():
     """(options, schedule) for every variant of every schedule class, ReduceLROnPlateau last."""
     return [(label(s), s) for cls in S.SCHEDULES + (S.ReduceLROnPlateau,) for s in cls.variants(0.1, STEPS)]
@@ -61,6 +75,10 @@ def rows(device="cpu", dtype="float64"):
         sched = S.CosineAnnealingLR(opt.lr, T_max=100)
         c = compare(opt, _problem_for(opt), STEPS, schedule=sched, device=device, dtype=dtype)
         yield type(opt).__name__, options, c
+    for options, opt in sparse_cases():
+        sched = S.CosineAnnealingLR(opt.lr, T_max=100)
+        c = compare(opt, sparse_problem(opt.maximize), STEPS, schedule=sched, device=device, dtype=dtype)
+        yield type(opt).__name__ + " (sparse)", options, c
     for options, sched in schedule_cases():
         # ReduceLROnPlateau follows the validation loss of a minibatch run; the others need no problem
         problem = P.LogisticRegression(batch_size=32) if sched.kind == "plateau" else None
