@@ -3,17 +3,22 @@
 Every problem has ``x0`` (float64 start), ``loss(x)`` and ``grad(x, t=0)``.  Stochastic
 problems draw their noise or minibatch from ``t`` (the update number) and their seed, so
 the same gradient sequence can be replayed for the NumPy optimizer and its torch twin.
-All data are synthetic, generated with a fixed seed: nothing is downloaded.
+Data are synthetic, generated with a fixed seed, except one real data set that ships with the
+package (``load_breast_cancer``, see ``lrcourse/data/README.md`` for its source and licence):
+nothing is downloaded.
 """
 from __future__ import annotations
 
+import gzip
 import math
+import pathlib
 
 import numpy as np
 
 __all__ = [
     "Problem", "Quadratic", "IllConditionedQuadratic", "Rosenbrock", "Saddle", "Noisy", "NoisyQuadratic", "Negated",
-    "BinaryData", "make_binary_data", "LogisticRegression", "MLPClassifier", "PROBLEMS", "make_problem",
+    "BinaryData", "make_binary_data", "load_breast_cancer", "LogisticRegression", "MLPClassifier", "ResidualMLP",
+    "PROBLEMS", "make_problem",
     "plot_window", "contour_grid", "contour_levels",
 ]
 
@@ -264,12 +269,12 @@ class Negated(Problem):
 
 # --------------------------------------------------------------------------- classification
 class BinaryData:
-    """A train/validation split of a synthetic binary-classification data set (``make_binary_data``).
+    """A train/validation split of a binary-classification data set.
 
-    Attributes: ``X_train``, ``y_train``, ``X_val``, ``y_val`` and the teacher ``w_true``.
+    Attributes: ``X_train``, ``y_train``, ``X_val``, ``y_val`` and the teacher ``w_true`` (None for real data).
     """
 
-    def __init__(self, X_train, y_train, X_val, y_val, w_true):
+    def __init__(self, X_train, y_train, X_val, y_val, w_true=None):
         self.X_train, self.y_train, self.X_val, self.y_val, self.w_true = X_train, y_train, X_val, y_val, w_true
 
     def __repr__(self):
@@ -303,6 +308,37 @@ def make_binary_data(n=600, d=10, seed=0, val_fraction=0.25, sparsity=0.0, label
     y[flip] = 1.0 - y[flip]
     n_val = int(round(n * val_fraction))
     return BinaryData(X[n_val:], y[n_val:], X[:n_val], y[:n_val], w_true)
+
+
+_DATA = pathlib.Path(__file__).with_name("data")
+
+
+def load_breast_cancer(seed=0, val_fraction=0.25):
+    """The Wisconsin diagnostic breast-cancer data (569 tumours, 30 features), a real binary task.
+
+    Label 1 = malignant (212 of 569).  The split is a seeded random permutation (``seed``); each
+    feature is standardised with the training split's mean and standard deviation (the raw
+    features range from about 1e-3 to 4e3, lesson 16).  The file ships with lrcourse
+    (``lrcourse/data/breast_cancer.csv.gz``): nothing is downloaded.
+
+    Source: W. Wolberg, O. Mangasarian, N. Street, W. Street (1993), Breast Cancer Wisconsin
+    (Diagnostic), UCI Machine Learning Repository, https://doi.org/10.24432/C5DW2B (CC BY 4.0),
+    in scikit-learn's copy (BSD-3-Clause); see ``lrcourse/data/README.md``.
+
+    >>> data = load_breast_cancer()
+    >>> data.X_train.shape, data.X_val.shape, int(data.y_train.sum() + data.y_val.sum())
+    ((427, 30), (142, 30), 212)
+    """
+    with gzip.open(_DATA / "breast_cancer.csv.gz", "rt") as f:
+        raw = np.loadtxt(f, delimiter=",", skiprows=1)
+    # scikit-learn's copy codes benign as 1; here the class of interest, malignant, is 1
+    X, y = raw[:, :-1], 1.0 - raw[:, -1]
+    order = np.random.default_rng(seed).permutation(len(y))
+    X, y = X[order], y[order]
+    n_val = int(round(len(y) * val_fraction))
+    mean, std = X[n_val:].mean(axis=0), X[n_val:].std(axis=0)
+    X = (X - mean) / std
+    return BinaryData(X[n_val:], y[n_val:], X[:n_val], y[:n_val])
 
 
 def _bce_with_logits(z, y):
@@ -441,6 +477,145 @@ class MLPClassifier(_Classifier):
         return (g + self.l2 * x).astype(x.dtype)
 
 
+class ResidualMLP(_Classifier):
+    r"""A deep residual ReLU network without normalisation, for binary classification (lessons 06, 07, 16).
+
+    Forward: h_0 = X W_0 + b_0; for each of ``depth`` blocks l = 1..L,
+    a_l = h_{l-1} U_l + c_l, r_l = relu(a_l), h_l = h_{l-1} + r_l V_l + e_l; z = h_L w + b,
+    loss = mean BCE(z, y).  Backward (hand-written): dz = (sigmoid(z) - y) / n; dw = h_L^T dz;
+    dh_L = dz w^T; per block, from the last: dV_l = r_l^T dh_l, dr_l = dh_l V_l^T,
+    da_l = dr_l [a_l > 0], dU_l = h_{l-1}^T da_l, dh_{l-1} = dh_l + da_l U_l^T; dW_0 = X^T dh_0.
+
+    Every branch starts as a standard layer would (U_l ~ N(0, 2/width), He et al. 2015; V_l ~
+    N(0, 1/width)), so each block adds about as much variance as h already has: the activations
+    grow with depth, as in residual networks without normalisation (Zhang et al. 2019, Fixup,
+    https://arxiv.org/abs/1901.09321), and so does the curvature of the loss at the start.
+    That is what makes warm-up necessary on it (lesson 06).
+
+    ``grad_rows(P, X, y)`` is the same backward pass for many weight vectors at once (one per
+    row of P), each on its own minibatch: how lessons 06 and 16 train many runs as one array.
+
+    Args:
+        data: a ``BinaryData`` (default ``make_binary_data(n=2000, nonlinear=True, seed=seed)``).
+        depth: the number of residual blocks; width: the width of h.
+        batch_size, seed: as for LogisticRegression (seed also draws the initial weights).
+
+    Example:
+        >>> net = ResidualMLP(depth=2, width=4)
+        >>> net.dim, [w.shape for w in net.unflatten(net.x0)][:6]
+        (129, [(10, 4), (4,), (4, 4), (4,), (4, 4), (4,)])
+    """
+
+    def __init__(self, data: BinaryData | None = None, depth=6, width=16, batch_size=None, seed=0):
+        self.data = make_binary_data(n=2000, nonlinear=True, seed=seed) if data is None else data
+        self.depth, self.width, self.batch_size, self.seed = int(depth), int(width), batch_size, int(seed)
+        if self.depth < 0 or self.width < 1:
+            raise ValueError(f"depth must be >= 0 and width >= 1, got depth={depth}, width={width}")
+        self.stochastic = batch_size is not None
+        d, w = self.data.X_train.shape[1], self.width
+        self.shapes = [(d, w), (w,)] + [(w, w), (w,), (w, w), (w,)] * self.depth + [(w,), ()]
+        rng = np.random.default_rng((seed, 1))
+        parts = [rng.standard_normal((d, w)) / math.sqrt(d), np.zeros(w)]
+        for _ in range(self.depth):
+            parts += [rng.standard_normal((w, w)) * math.sqrt(2 / w), np.zeros(w),
+                      rng.standard_normal((w, w)) / math.sqrt(w), np.zeros(w)]
+        parts += [rng.standard_normal(w) / math.sqrt(w), np.zeros(())]
+        self.x0 = np.concatenate([p.ravel() for p in parts])
+        self.name = f"residual MLP ({self.depth} blocks)"
+
+    def unflatten(self, x):
+        """The weight arrays of x (leading axes, e.g. one per row, are kept)."""
+        x = np.asarray(x)
+        out, i = [], 0
+        for shape in self.shapes:
+            n = int(np.prod(shape)) if shape else 1
+            out.append(x[..., i:i + n].reshape(x.shape[:-1] + shape))
+            i += n
+        return out
+
+    def _forward(self, P, X):
+        # P: (rows, dim); X: (rows, n, d) -> logits (rows, n) and what the backward pass needs
+        ws = self.unflatten(P)
+        h = X @ ws[0] + ws[1][:, None]
+        cache = []
+        for U, c, V, e in zip(*[iter(ws[2:-2])] * 4):
+            a = h @ U + c[:, None]
+            r = np.maximum(a, 0.0)
+            cache.append((h, a, r))
+            h = h + r @ V + e[:, None]
+        return np.einsum("rnw,rw->rn", h, ws[-2]) + ws[-1][:, None], h, ws, cache
+
+    def logits(self, x, X):
+        return self._forward(np.asarray(x)[None], np.asarray(X)[None])[0][0]
+
+    def loss(self, x, X=None, y=None):
+        X = self.data.X_train if X is None else X
+        y = self.data.y_train if y is None else y
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(_bce_with_logits(self.logits(np.asarray(x, dtype=np.float64), X), y))
+
+    def grad_rows(self, P, X, y, return_loss=False):
+        """The gradient of each row's mean BCE: P (rows, dim); X (rows, n, d) or (n, d); y likewise.
+
+        With ``return_loss``, also each row's loss (rows,), from the same forward pass."""
+        P = np.asarray(P)
+        X = np.broadcast_to(np.asarray(X, dtype=P.dtype), (P.shape[0],) + np.shape(X)[-2:])
+        y = np.broadcast_to(np.asarray(y, dtype=P.dtype), (P.shape[0], X.shape[1]))
+        z, h, ws, cache = self._forward(P, X)
+        dz = (_sigmoid(z) - y) / y.shape[1]
+        grads = [dz.sum(1), np.einsum("rnw,rn->rw", h, dz)]   # built from the end: b, w, then block L ...
+        dh = dz[..., None] * ws[-2][:, None, :]
+        for (U, _, V, _), (h_prev, a, r) in zip(reversed(list(zip(*[iter(ws[2:-2])] * 4))), reversed(cache)):
+            da = (dh @ V.transpose(0, 2, 1)) * (a > 0)
+            grads += [dh.sum(1), r.transpose(0, 2, 1) @ dh, da.sum(1), h_prev.transpose(0, 2, 1) @ da]
+            dh = dh + da @ U.transpose(0, 2, 1)
+        grads += [dh.sum(1), X.transpose(0, 2, 1) @ dh]
+        G = np.concatenate([g.reshape(P.shape[0], -1) for g in reversed(grads)], axis=1)
+        return (G, np.mean(np.logaddexp(0.0, z) - y * z, axis=1)) if return_loss else G
+
+    def grad(self, x, t=0):
+        x = np.asarray(x)
+        X, y = self._batch(t)
+        return self.grad_rows(x[None], X, y)[0].astype(x.dtype)
+
+
+def train_rows(opt, nets, lrs, steps, schedule=None):
+    """Train one run per (net, base LR) pair, all as rows of one array (the grid trick of lesson 16).
+
+    Every optimizer of the course takes steps p - lr * u with u and the new state independent of
+    lr, so one ``opt.step(P, G, state, lr=1.0)`` gives p - u for every row, and each row then moves
+    by its own LR.  ``nets`` are problems with ``grad_rows`` and a ``batch_size`` (typically one
+    per seed: its data, initial weights and minibatches); ``schedule`` is a function of the update
+    t giving the LR as a multiple of the base LR (e.g. ``schedules.LinearLR(1.0, ...)``), or None.
+
+    Returns ``(P, losses)``: the final weights, shape (nets, LRs, dim), and the minibatch loss
+    before each update, shape (steps, nets, LRs); a run that overflowed has loss inf from then on.
+
+    >>> nets = [ResidualMLP(depth=2, width=4, batch_size=8, seed=s) for s in (0, 1)]
+    >>> from lrcourse.optimizers import SGD
+    >>> P, losses = train_rows(SGD(), nets, [0.01, 0.1], steps=3)
+    >>> P.shape, losses.shape
+    ((2, 2, 129), (3, 2, 2))
+    """
+    lrs = np.asarray(lrs, dtype=np.float64)
+    S, L = len(nets), len(lrs)
+    P = np.repeat(np.stack([net.x0 for net in nets]), L, axis=0)
+    state = opt.init(P)
+    lr_rows = np.tile(lrs, S)[:, None]
+    losses = np.empty((steps, S * L))
+    with np.errstate(all="ignore"):
+        for t in range(steps):
+            batches = [net._batch(t) for net in nets]
+            X = np.repeat(np.stack([b[0] for b in batches]), L, axis=0)
+            y = np.repeat(np.stack([b[1] for b in batches]), L, axis=0)
+            G, losses[t] = nets[0].grad_rows(P, X, y, return_loss=True)
+            factor = 1.0 if schedule is None else float(schedule(t))
+            P1, state = opt.step(P, G, state, lr=1.0)
+            P = P + factor * lr_rows * (P1 - P)
+    losses[np.logical_or.accumulate(~np.isfinite(losses), axis=0)] = np.inf
+    return P.reshape(S, L, -1), losses.reshape(steps, S, L)
+
+
 PROBLEMS = {
     "ill-conditioned quadratic": IllConditionedQuadratic,
     "Rosenbrock": Rosenbrock,
@@ -448,6 +623,7 @@ PROBLEMS = {
     "saddle": Saddle,
     "logistic regression": LogisticRegression,
     "MLP classifier": MLPClassifier,
+    "residual MLP": ResidualMLP,
 }
 
 
