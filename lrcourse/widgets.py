@@ -359,6 +359,10 @@ def _error_text(e: Exception):
     ValueError / TypeError are the library's (and torch's) answers to invalid settings, and
     their message says what to change; anything else is reported with its type.
     """
+    if isinstance(e, NotImplementedError):  # an exercise's stub: the learner has not written it yet
+        said = f" ({e})" if str(e) else ""
+        msg = f"your code is not written yet{said}: fill in the cell above, run it, then run this cell again"
+        return msg, f"NOT WRITTEN YET — {msg}"
     if isinstance(e, (ValueError, TypeError)):
         return str(e), f"INVALID SETTINGS — {e}"
     msg = f"{type(e).__name__}: {e}"
@@ -588,7 +592,10 @@ class VerificationPanel(_FigurePanel):
 
     A function gets, by name, the hyperparameters of ``like`` it takes (torch's names: ``lr``,
     ``betas``, ``step_size`` ...); the panel offers a control for each, and shows the others as
-    fixed.  Its state (a NamedTuple or a dict) is compared field by field with torch's, by
+    fixed.  A lesson's own names are mapped to torch's with ``names=`` (``{"lr0": "lr"}``;
+    ``beta1``/``beta2`` stand for ``betas``), and a step function may take its state as arrays
+    (``adam_step(p, g, m, v, t, lr, ...)`` with ``names={"m": "exp_avg", "v": "exp_avg_sq",
+    "t": "step"}``): see ``runs.learner_code``.  Its state (a NamedTuple or a dict) is compared field by field with torch's, by
     torch's names (``runs.StepFunction``, ``runs.ScheduleFunction``).  ``problem``: a name of ``problems.PROBLEMS`` offered by the panel
     (ill-conditioned quadratic, Rosenbrock, noisy quadratic, logistic regression) or a
     ``Problem`` instance.  ``options``: hyperparameters to override (``lr=0.1``,
@@ -613,9 +620,9 @@ class VerificationPanel(_FigurePanel):
     _SETTINGS = ("device", "dtype", "noise", "tolerance")
 
     def __init__(self, method, problem="ill-conditioned quadratic", steps=300, *, like=None, init=None,
-                 **options):
+                 names=None, **options):
         super().__init__()
-        steps = int(steps)
+        steps, renames = int(steps), names
         settings = {k: options.pop(k) for k in list(options) if k in self._SETTINGS}
         twin = example(like if like is not None else method, steps)
         names = {f.name for f in dataclasses.fields(twin) if f.init} if dataclasses.is_dataclass(twin) else set()
@@ -625,7 +632,8 @@ class VerificationPanel(_FigurePanel):
                             f"{sorted(names)}, settings are {list(self._SETTINGS)}")
         if options:
             twin = dataclasses.replace(twin, **options)
-        method = runs.learner_code(method, twin, init) if like is not None else twin
+        method = runs.learner_code(method, twin, init, renames) if like is not None else runs.learner_code(
+            twin, None, init, renames)
         self.kind = _kind(method)
         self._twin = runs._twin(method)
         self._base = method
