@@ -30,7 +30,7 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lrcourse import grader_spec  # noqa: E402
+from lrcourse.grading import questions, sandbox  # noqa: E402
 
 # one plausible mistake per notebook: (text in the solution, its replacement)
 MISTAKES = {
@@ -67,7 +67,7 @@ def variant(stem: str, kind: str) -> nbformat.NotebookNode:
     elif kind == "crash":
         code[2].source = "this is not Python (\n" + code[2].source
     elif kind == "hang":
-        target = grader_spec.QUESTIONS[stem][0].target
+        target = questions.QUESTIONS[stem][0].target
         for c in code:
             if f"def {target}" in c.source or f"class {target}" in c.source:
                 c.source = c.source.replace("### BEGIN SOLUTION", "### BEGIN SOLUTION\n" + " " * 8 + "while True: pass")
@@ -75,7 +75,7 @@ def variant(stem: str, kind: str) -> nbformat.NotebookNode:
 
 
 def build_batch(folder: pathlib.Path, n: int, stem: str | None, hangs: int) -> list[pathlib.Path]:
-    stems = [stem] if stem else list(grader_spec.STEMS)
+    stems = [stem] if stem else list(questions.STEMS)
     kinds = ["honest"] * 6 + ["mistake"] * 3 + ["unfinished"] * 2 + ["crash"]
     paths = []
     for i in range(n):
@@ -102,17 +102,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--stem", choices=grader_spec.STEMS)
+    ap.add_argument("--stem", choices=questions.STEMS)
     ap.add_argument("--hangs", type=int, default=0, help="submissions that loop forever (each costs --timeout)")
     ap.add_argument("--timeout", type=float, default=10.0)
     args = ap.parse_args(argv)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-grader-"))
     try:
         paths = build_batch(tmp / "subs", args.n, args.stem, args.hangs)
-        n_questions = sum(len(grader_spec.QUESTIONS[p.stem]) for p in paths)
-        from lrcourse import grader
+        n_questions = sum(len(questions.QUESTIONS[p.stem]) for p in paths)
         t0 = time.perf_counter()
-        box = grader.make_sandbox()
+        box = sandbox.make_sandbox()
         setup = time.perf_counter() - t0
         shutil.rmtree(box.workdir)
         single = grade(paths[args.hangs:args.hangs + 1], tmp / "one", args.workers, args.timeout)
@@ -126,7 +125,7 @@ def main(argv=None) -> int:
         print(f"per notebook: {wall * args.workers / args.n:.2f} s of one core "
               f"({wall / args.n:.2f} s of batch wall time); one notebook alone, end to end: {single:.2f} s")
         print(f"sandbox setup (numpy copy, interpreter and kernel-layer probes), once per batch: {setup:.2f} s; "
-              f"isolation: {grader.isolation_summary(box)}")
+              f"isolation: {sandbox.isolation_summary(box)}")
         print(f"load average (1 min) before / after: {load0:.1f} / {load1:.1f} on {os.cpu_count()} cores")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,5 +16,5 @@ COPY lrcourse /opt/lrcourse/lrcourse
 ENV PYTHONPATH=/opt/lrcourse PYTHONDONTWRITEBYTECODE=1
 WORKDIR /opt/lrcourse
 # Fails the build if children could not start here (prints the isolation layers otherwise).
-RUN python -c "import lrcourse.grader as g, shutil; b = g.make_sandbox(); print(g.isolation_summary(b)); shutil.rmtree(b.workdir)"
+RUN python -c "from lrcourse.grading import sandbox as s; import shutil; b = s.make_sandbox(); print(s.isolation_summary(b)); shutil.rmtree(b.workdir)"
 ENTRYPOINT ["python", "-m", "lrcourse", "grade"]

@@ -21,9 +21,9 @@ def main(argv=None) -> int:
     elif command == "exercises":
         from .exercises import main as run
     elif command == "grade":
-        from .grader import main as run
+        from .grading.batch import main as run
     elif command == "gradescope":
-        from .grader import gradescope_main as run
+        from .grading.gradescope import gradescope_main as run
     else:
         print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
         return 2

@@ -11,21 +11,29 @@ random ones, step by step, against the lrcourse reference *and* torch, and
   step via ``super()``, ``getattr``, ...), so nobody is surprised by a zero.
 
 The grader (``python -m lrcourse grade``) uses the same questions and hints but runs the
-code in an isolated process on hidden cases; nothing here is used for grading.
+code in an isolated process on hidden cases; nothing here is used for grading.  ``check``
+reads the cells, applies the rules and defines the code the grader's way
+(``lrcourse.grading``: notebook, rules, standins, namespace), runs it through the same case
+runners and verdicts, and never touches the grader's sandbox; torch's side comes from
+``runs`` (``torch_steps``, ``torch_plateau``, ``torch_lrs``).
 """
 from __future__ import annotations
 
 import ast
 import linecache
-import math
 import os
 import textwrap
 import traceback
 
 import numpy as np
 
-from . import _grader_child as runner
-from . import grader_spec as spec
+from . import runs
+from .grading import questions as spec
+from .grading import runners, verdicts
+from .grading.namespace import graded_namespace
+from .grading.notebook import extract_source
+from .grading.rules import static_problems
+from .grading.standins import standin_sources
 
 __all__ = ["check", "CheckFailed", "NotWrittenYet"]
 
@@ -130,20 +138,16 @@ def _as_graded(obj, q):
     so code that passes here is the code that is graded.  Objects not typed in a cell (a
     module's, a test's) are run as they are.
     """
-    from . import grader
-
     cells = _cells_defining(obj)
     name = getattr(obj, "__name__", q.target)
-    source, _ = grader.extract_source(cells, name) if cells else (None, None)
+    source, _ = extract_source(cells, name) if cells else (None, None)
     if source is None:
         own = _source_of(obj)
-        return obj, ([] if own is None else grader.static_problems(own, q))
-    problems = grader.static_problems(source, q)
+        return obj, ([] if own is None else static_problems(own, q))
+    problems = static_problems(source, q)
     if problems:
         return obj, problems
-    optimizers, schedules = runner.stub_modules(grader.standin_sources())
-    namespace = {"__builtins__": runner._restricted_builtins(), "__name__": "submission", "np": np, "numpy": np,
-                 "math": math, "optimizers": optimizers, "schedules": schedules}
+    namespace = graded_namespace(standin_sources())
     filename = f"<graded {name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for tracebacks
     try:
@@ -156,56 +160,17 @@ def _as_graded(obj, q):
 
 # --------------------------------------------------------------------------- torch twins
 def _torch_output(q, case):
-    """torch's output on a case, in the runner's format; None where torch has no twin."""
-    try:
-        import torch
-    except ImportError:
+    """torch's output on a case, in the runners' format; None where torch has no twin (or is not installed)."""
+    if not runs.torch_available():
         return None
-    from . import runs
-
     if q.kind == "optimizer":
-        ref = q.reference(**case["hyper"])
-        p = torch.tensor(case["params"], dtype=torch.float64, requires_grad=True)
-        topt = runs.torch_optimizer(ref, p)
-        out, lrs = [], case.get("lrs")
-        for k, g in enumerate(case["grads"]):
-            if lrs is not None:
-                for group in topt.param_groups:
-                    group["lr"] = lrs[k]
-            p.grad = torch.tensor(g, dtype=torch.float64)
-            topt.step()
-            row = {"params": p.detach().numpy().tolist()}
-            st = topt.state[p]
-            for f in q.fields:
-                v = st.get(f)
-                row[f] = None if v is None else runner._plain(v.detach().numpy() if hasattr(v, "detach") else v)
-            out.append(row)
-        return out
+        steps = runs.torch_steps(q.reference(**case["hyper"]), case["params"], case["grads"], case.get("lrs"))
+        return [{"params": runners.plain(p), **runners.fields_of(state, q.fields)} for p, state in steps]
     if q.kind == "plateau":
-        hyper = dict(case["hyper"])
-        lr = hyper.pop("lr")
-        p = torch.zeros(1, requires_grad=True)
-        topt = torch.optim.SGD([p], lr=lr)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **hyper)
-        out = []
-        for m in case["metrics"]:
-            sched.step(m)
-            out.append({"lr": float(topt.param_groups[0]["lr"]), "best": float(sched.best),
-                        "num_bad_epochs": int(sched.num_bad_epochs), "cooldown_counter": int(sched.cooldown_counter),
-                        "last_epoch": int(sched.last_epoch)})
-        return out
+        states = runs.torch_plateau(q.reference(**case["hyper"]), case["metrics"])
+        return [runners.fields_of(state, q.fields) for state in states]
     if q.kind == "schedule" and q.schedule is not None and not case.get("t0"):
-        sched = q.schedule(case["kwargs"])
-        p = torch.zeros(1, requires_grad=True)
-        topt = torch.optim.SGD([p], lr=sched.lr)
-        tsched = runs.torch_scheduler(sched, topt)
-        out = []
-        for _ in range(case["steps"]):
-            out.append(float(topt.param_groups[0]["lr"]))
-            p.grad = torch.zeros(1)
-            topt.step()
-            tsched.step()
-        return out
+        return runs.torch_lrs(q.schedule(case["kwargs"]), case["steps"]).tolist()
     return None
 
 
@@ -240,7 +205,7 @@ def _your_frames(exc: BaseException) -> list[str]:
 
 
 def _fmt(value, digits: int = 8) -> str:
-    return spec.format_values(value, digits)
+    return verdicts.format_values(value, digits)
 
 
 def _describe_case(q, case) -> str:
@@ -263,13 +228,13 @@ def _where(q, case, diff) -> str:
 
 
 def _failure(q, k, case, diff, against, hints) -> str:
-    digits = max(8, spec.digits_to_show(diff.error))
+    digits = max(8, verdicts.digits_to_show(diff.error))
     lines = [f"✗ {q.what} differs from {against} on case {k + 1}: {_describe_case(q, case)}",
              f"  first difference at {_where(q, case, diff)} (relative difference {diff.error:.1e}):",
              f"    yours    {_fmt(diff.yours, digits)}",
              f"    expected {_fmt(diff.expected, digits)}"]
-    if spec.looks_float32(diff.yours):
-        lines.append(f"  precision — {spec.FLOAT32_HINT}")
+    if verdicts.looks_float32(diff.yours):
+        lines.append(f"  precision — {verdicts.FLOAT32_HINT}")
     for h in hints[:2]:
         lines.append(f"  hint — looks like {h.name}: {h.hint}")
     return "\n".join(lines)
@@ -297,7 +262,7 @@ def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = Tr
     for k, case in enumerate(public + fresh):
         try:
             with np.errstate(all="ignore"):
-                out = runner.run_case(q.kind, obj, case, q.fields)
+                out = runners.run_case(q.kind, obj, case, q.fields)
         except NotImplementedError as exc:
             raise NotWrittenYet(f"{q.what} is not written yet ({exc}): write it in the cell above, "
                                       "then run this cell again") from None
@@ -307,15 +272,15 @@ def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = Tr
                 print(line)
             raise CheckFailed(f"{q.what} raised {type(exc).__name__}: {exc}") from None
         expected = spec.expected_output(q, case)
-        diff = spec.compare_output(q, out, expected, case)
+        diff = verdicts.compare_output(q, out, expected, case)
         if diff is not None:
-            hints = spec.matching_mistakes(q, case, out, diff)
+            hints = verdicts.matching_mistakes(q, case, out, diff)
             print(_failure(q, k, case, diff, "the reference (lrcourse)", hints))
             raise CheckFailed(f"{q.what}: first difference on case {k + 1} at {_where(q, case, diff)}")
         if torch_name is not None:
             theirs = _torch_output(q, case)
             if theirs is not None:
-                diff = spec.compare_output(q, out, theirs, case)
+                diff = verdicts.compare_output(q, out, theirs, case)
                 if diff is not None:
                     print(_failure(q, k, case, diff, torch_name, []))
                     print("  (your code matches lrcourse but not torch: please report this as a course bug)")

@@ -11,7 +11,8 @@ import textwrap
 import nbformat
 import pytest
 
-from lrcourse import exercises, grader_spec
+from lrcourse import exercises
+from lrcourse.grading import questions
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -80,13 +81,13 @@ def _code(nb):
 
 
 def test_every_topic_has_a_solution_notebook_that_checks_every_question():
-    assert [p.stem for p in SOLUTIONS] == sorted(grader_spec.STEMS)
+    assert [p.stem for p in SOLUTIONS] == sorted(questions.STEMS)
     for path in SOLUTIONS:
         nb = nbformat.read(path, as_version=4)
         cells = _code(nb)
         assert cells[0].source == SETUP, f"{path.name}: the setup cell differs from CONTRIBUTING.md"
         text = "\n".join(c.source for c in cells)
-        for q in grader_spec.QUESTIONS[path.stem]:
+        for q in questions.QUESTIONS[path.stem]:
             assert re.search(rf"^(class|def) {q.target}\b", text, re.M), f"{path.name}: {q.target} not defined"
             assert f"check({q.target})" in text, f"{path.name}: no check({q.target})"
         assert "### BEGIN SOLUTION" in text
@@ -105,7 +106,7 @@ def test_exercises_ship_stubs_without_outputs_or_solutions():
         for c in _code(nb):
             assert c.outputs == [] and c.execution_count is None
         n_stubs = text.count("raise NotImplementedError(")
-        assert n_stubs >= len(grader_spec.QUESTIONS[path.stem])
+        assert n_stubs >= len(questions.QUESTIONS[path.stem])
 
 
 # A notebook is run in its own process (one kernel each); two at a time, since pytest-xdist's

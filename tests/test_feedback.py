@@ -9,11 +9,12 @@ import nbformat
 import numpy as np
 import pytest
 
-from lrcourse import feedback, grader, grader_spec, optimizers, problems, runs, schedules
+from lrcourse import feedback, optimizers, problems, runs, schedules
 from lrcourse.feedback import CheckFailed, check
+from lrcourse.grading import notebook, questions
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-QUESTIONS = [q for qs in grader_spec.QUESTIONS.values() for q in qs]
+QUESTIONS = [q for qs in questions.QUESTIONS.values() for q in qs]
 
 
 def learner_namespace(source: str, name: str) -> dict:
@@ -27,7 +28,7 @@ def learner_namespace(source: str, name: str) -> dict:
 
 def solution_source(q) -> str:
     nb = nbformat.read(ROOT / "solutions" / f"{q.stem}.ipynb", as_version=4)
-    src, why = grader.extract_source([c.source for c in nb.cells if c.cell_type == "code"], q.target)
+    src, why = notebook.extract_source([c.source for c in nb.cells if c.cell_type == "code"], q.target)
     assert src is not None, why
     return src
 
@@ -82,7 +83,7 @@ def test_an_exception_in_learner_code_is_reported_with_the_case(capsys):
 
 
 def test_a_difference_from_torch_alone_is_reported(monkeypatch, capsys):
-    ns = learner_namespace(solution_source(grader_spec.find_target("step_lr")), "step_lr")
+    ns = learner_namespace(solution_source(questions.find_target("step_lr")), "step_lr")
     real = feedback._torch_output
 
     def shifted(q, case):

@@ -8,13 +8,15 @@ import csv
 import dataclasses
 import json
 import pathlib
+import re
+import shutil
 
 import nbformat
 import numpy as np
 import pytest
 
-from lrcourse import _grader_child as child
-from lrcourse import grader, grader_spec, optimizers, schedules
+from lrcourse import optimizers, schedules
+from lrcourse.grading import batch, namespace, notebook, questions, reports, rules, sandbox, scoring, standins, verdicts
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -22,10 +24,9 @@ EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
 
 
 @pytest.fixture(scope="module")
-def sandbox():
-    box = grader.make_sandbox(timeout=10)
+def box():
+    box = sandbox.make_sandbox(timeout=10)
     yield box
-    import shutil
     shutil.rmtree(box.workdir, ignore_errors=True)
 
 
@@ -38,14 +39,14 @@ def write_nb(path: pathlib.Path, *sources: str, stem: str | None = None) -> path
 
 
 # --------------------------------------------------------------------------- the child's stand-ins
-STANDINS = child.stub_modules({m: grader.standin_source(m) for m in grader.STANDIN_CLASSES})
+STANDINS = namespace.stub_modules({m: standins.standin_source(m) for m in standins.STANDIN_CLASSES})
 
 
 def _public(cls) -> set:
     return {n for n in dir(cls) if not n.startswith("_")}
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "NAdam"])
+@pytest.mark.parametrize("name", [cls.__name__ for cls in optimizers.OPTIMIZERS])
 def test_stand_in_optimizers_are_the_library_classes_without_step(name):
     lib, stub = getattr(optimizers, name), getattr(STANDINS[0], name)
     assert _public(lib) == _public(stub)
@@ -81,13 +82,74 @@ def test_stand_in_plateau_has_the_public_methods():
 def test_stand_ins_hold_no_algorithm():
     """The generated source keeps no body of step (nor torch-twin helpers): each is a bare raise."""
     import ast
-    for module in grader.STANDIN_CLASSES:
-        tree = ast.parse(grader.standin_source(module))
+    for module in standins.STANDIN_CLASSES:
+        tree = ast.parse(standins.standin_source(module))
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and node.name in grader.ALGORITHM_METHODS:
+            if isinstance(node, ast.FunctionDef) and node.name in standins.ALGORITHM_METHODS:
                 assert len(node.body) == 1 and isinstance(node.body[0], ast.Raise), (module, node.name)
         names = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
         assert not names & {"StepLR", "CosineAnnealingLR", "OneCycleLR", "Schedule"}, names
+
+
+# --------------------------------------------------------------------------- the grading wing's layout
+GRADING = ROOT / "lrcourse" / "grading"
+# lrcourse/grading/__init__.py lists its modules in the order they may import each other
+LAYERS = re.findall(r"^\* ``(\w+)``", (GRADING / "__init__.py").read_text(), re.M)
+LIBRARY = {"optimizers", "schedules", "runs"}
+
+
+def _imports(path: pathlib.Path) -> tuple[set, list]:
+    """(the lrcourse modules ``path`` imports, by name; the imports made inside functions)."""
+    import ast
+    tree = ast.parse(path.read_text())
+    names, local = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1 and node.module == "grading":      # feedback's from .grading import x
+                names |= {f"grading.{a.name}" for a in node.names}
+            elif node.level == 1 and node.module:
+                names.add(node.module)
+            elif node.level == 1:
+                names |= {a.name for a in node.names}
+            elif node.level == 2:
+                names |= {f"..{node.module or a.name}" for a in node.names}
+            elif path.name == "child.py" and node.module in ("namespace", "runners"):
+                names.add(node.module)            # the child run by path imports its siblings by name
+        elif isinstance(node, ast.Import) and any(a.name.startswith("lrcourse") for a in node.names):
+            names.add("lrcourse")
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            local += [f"{path.name}:{n.lineno}" for n in ast.walk(fn) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return names, local
+
+
+def test_grading_modules_import_only_the_library_and_the_modules_above_them():
+    assert set(LAYERS) == {p.stem for p in GRADING.glob("*.py")} - {"__init__"}, LAYERS
+    for i, name in enumerate(LAYERS):
+        imported, local = _imports(GRADING / f"{name}.py")
+        siblings = {m for m in imported if not m.startswith("..")}
+        library = {m[2:] for m in imported if m.startswith("..")}
+        assert siblings <= set(LAYERS[:i]), f"{name} reaches down to {siblings - set(LAYERS[:i])}"
+        assert library <= LIBRARY, f"{name} imports lrcourse.{library - LIBRARY}"
+        assert not local, f"function-local imports in {local}"
+    assert not _imports(GRADING / "child.py")[0] - {"namespace", "runners"}, "the child imports nothing of lrcourse"
+
+
+def test_check_uses_rules_and_runners_never_the_sandbox():
+    """feedback.py (check()) and everything it imports, transitively, stay clear of the sandbox and the batch."""
+    todo, seen = ["feedback"], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = ROOT / "lrcourse" / f"{name}.py" if name == "feedback" else GRADING / f"{name}.py"
+        for m in _imports(path)[0]:
+            m = m.removeprefix("grading.").removeprefix("..")
+            if (GRADING / f"{m}.py").exists() and m not in LIBRARY:
+                todo.append(m)
+    assert {"notebook", "rules", "runners", "verdicts"} <= seen, seen
+    assert not seen & {"sandbox", "child", "batch", "scoring", "reports", "gradescope"}, seen
 
 
 # --------------------------------------------------------------------------- extraction
@@ -99,7 +161,7 @@ def test_extract_takes_the_target_and_its_helpers_only():
         "check(MyAdam)\nMyAdam.step = None",
         "!pip install something\nx = 1",
     ]
-    src, why = grader.extract_source(cells, "MyAdam")
+    src, why = notebook.extract_source(cells, "MyAdam")
     assert why is None
     assert "SCALE = 2.0" in src and "def helper" in src and "class MyAdam" in src
     assert "torch" not in src and "runs" not in src and "check(" not in src and "pip" not in src
@@ -108,36 +170,36 @@ def test_extract_takes_the_target_and_its_helpers_only():
 def test_extract_ignores_globals_shadowed_by_parameters_and_locals():
     cells = ["max_lr = runs.something()\nlr = torch.tensor(1.0)\nSCALE = 2",
              "def one_cycle_lr(t, max_lr, total_steps):\n    lr = max_lr * SCALE\n    return lr"]
-    src, _ = grader.extract_source(cells, "one_cycle_lr")
+    src, _ = notebook.extract_source(cells, "one_cycle_lr")
     assert src == "SCALE = 2\n\ndef one_cycle_lr(t, max_lr, total_steps):\n    lr = max_lr * SCALE\n    return lr\n"
 
 
 def test_extract_cuts_statements_that_share_a_line():
-    src, _ = grader.extract_source(["import torch; SCALE = 2", "def f(x):\n    return SCALE * x"], "f")
+    src, _ = notebook.extract_source(["import torch; SCALE = 2", "def f(x):\n    return SCALE * x"], "f")
     assert src == "SCALE = 2\n\ndef f(x):\n    return SCALE * x\n"
 
 
 def test_extract_last_definition_wins_and_rebinding_is_graded():
     cells = ["class MyAdam(optimizers.Adam):\n    def step(self, p, g, s, lr=None):\n        return p, s",
              "MyAdam = optimizers.Adam  # 'fix' check()"]
-    src, _ = grader.extract_source(cells, "MyAdam")
+    src, _ = notebook.extract_source(cells, "MyAdam")
     assert src.strip() == "MyAdam = optimizers.Adam"
-    q = grader_spec.find_target("MyAdam")
-    assert any("reference implementation" in p for p in grader.static_problems(src, q))
+    q = questions.find_target("MyAdam")
+    assert any("reference implementation" in p for p in rules.static_problems(src, q))
 
 
 def test_extract_reports_missing_and_broken_definitions():
-    assert grader.extract_source(["x = 1"], "MyAdam") == (None, "MyAdam is not defined in the notebook")
-    src, why = grader.extract_source(["class MyAdam(optimizers.Adam)\n    pass"], "MyAdam")
+    assert notebook.extract_source(["x = 1"], "MyAdam") == (None, "MyAdam is not defined in the notebook")
+    src, why = notebook.extract_source(["class MyAdam(optimizers.Adam)\n    pass"], "MyAdam")
     assert src is None and "syntax error" in why
-    src, why = grader.extract_source(["%%bash\nclass MyAdam: pass"], "MyAdam")
+    src, why = notebook.extract_source(["%%bash\nclass MyAdam: pass"], "MyAdam")
     assert src is None  # a %%bash cell is not Python
-    src, why = grader.extract_source(["%%time\nclass MyAdam: pass"], "MyAdam")
+    src, why = notebook.extract_source(["%%time\nclass MyAdam: pass"], "MyAdam")
     assert src == "class MyAdam: pass\n"  # IPython runs a %%time cell's body as Python, and so does the grader
 
 
 # --------------------------------------------------------------------------- the from-scratch rule
-ADAM = grader_spec.find_target("MyAdam")
+ADAM = questions.find_target("MyAdam")
 HONEST = """
 import math
 import numpy as np
@@ -152,7 +214,7 @@ class MyAdam(optimizers.Adam):
 
 
 def test_static_rules_accept_honest_code():
-    assert grader.static_problems(HONEST, ADAM) == []
+    assert rules.static_problems(HONEST, ADAM) == []
 
 
 @pytest.mark.parametrize("line, expected", [
@@ -180,11 +242,11 @@ def test_static_rules_accept_honest_code():
 def test_static_rules_refuse(line, expected):
     src = HONEST.replace("        lr = self.lr if lr is None else lr\n",
                          f"        lr = self.lr if lr is None else lr\n        {line}\n")
-    problems = grader.static_problems(src, ADAM)
+    problems = rules.static_problems(src, ADAM)
     assert any(expected in p for p in problems), problems
 
 
-def test_honest_idioms_pass_both_layers(sandbox):
+def test_honest_idioms_pass_both_layers(box):
     """Common, harmless Python must work in the child exactly as in the notebook."""
     src = """
 import math
@@ -208,34 +270,34 @@ class MyAdam(optimizers.Adam):
         new = state._replace(step=t, exp_avg=m, exp_avg_sq=v)
         return params + lr * dir, type(state)(*new)
 """
-    q = grader_spec.find_target("MyAdam")
-    assert grader.static_problems(src, q) == []
-    run = grader.GradingRun()
+    q = questions.find_target("MyAdam")
+    assert rules.static_problems(src, q) == []
+    run = scoring.GradingRun()
     cases, _, _ = run.question_data(q)
-    res = grader.run_child(sandbox, {"kind": q.kind, "target": q.target, "base": q.base, "source": src,
+    res = sandbox.run_child(box, {"kind": q.kind, "target": q.target, "base": q.base, "source": src,
                                      "cases": cases, "fields": list(q.fields)})
-    assert grader.score_question(q, run, res, None).score == q.points, grader.score_question(q, run, res, None).output()
+    assert scoring.score_question(q, run, res, None).score == q.points, scoring.score_question(q, run, res, None).output()
 
 
 def test_static_rules_need_a_step():
     src = "class MyAdam(optimizers.Adam):\n    pass\n"
-    assert grader.static_problems(src, ADAM) == ["MyAdam does not define step"]
+    assert rules.static_problems(src, ADAM) == ["MyAdam does not define step"]
 
 
 # --------------------------------------------------------------------------- the whole course
 def test_spec_covers_every_stem_with_unique_targets():
-    targets = [q.target for qs in grader_spec.QUESTIONS.values() for q in qs]
+    targets = [q.target for qs in questions.QUESTIONS.values() for q in qs]
     assert len(targets) == len(set(targets))
-    assert {p.stem for p in SOLUTIONS} == set(grader_spec.STEMS)
-    for q in (q for qs in grader_spec.QUESTIONS.values() for q in qs):
-        cases = grader_spec.draw_cases(q, grader_spec.public_rng(q), 2)
+    assert {p.stem for p in SOLUTIONS} == set(questions.STEMS)
+    for q in (q for qs in questions.QUESTIONS.values() for q in qs):
+        cases = questions.draw_cases(q, questions.public_rng(q), 2)
         assert json.loads(json.dumps(cases)) == cases
         for case in cases:
-            assert grader_spec.validate_output(q, grader_spec.expected_output(q, case)) is None
+            assert verdicts.validate_output(q, questions.expected_output(q, case)) is None
 
 
 def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
-    results = grader.grade_paths(SOLUTIONS + EXERCISES, workers=2)
+    results = batch.grade_paths(SOLUTIONS + EXERCISES, workers=2)
     assert len(results) == len(SOLUTIONS) + len(EXERCISES)
     for r in results:
         assert r.stem == pathlib.Path(r.path).stem, r.message
@@ -244,7 +306,7 @@ def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
         else:
             assert r.score == 0, "\n".join(q.output() for q in r.questions)
             assert all("NotImplementedError" in q.output() for q in r.questions)
-    csv_path = grader.write_reports(results, tmp_path)
+    csv_path = reports.write_reports(results, tmp_path)
     rows = list(csv.DictReader(open(csv_path)))
     assert len(rows) == len(results)
     data = json.loads((tmp_path / "submissions" / results[0].name / "results.json").read_text())
@@ -253,14 +315,14 @@ def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
 
 
 def test_hidden_cases_are_fresh_per_run_and_never_shown():
-    q = grader_spec.find_target("MyAdam")
-    a, b = grader.GradingRun(), grader.GradingRun()
+    q = questions.find_target("MyAdam")
+    a, b = scoring.GradingRun(), scoring.GradingRun()
     ca, _, n_pub = a.question_data(q)
     cb, _, _ = b.question_data(q)
     assert ca[:n_pub] == cb[:n_pub]          # public cases are the shipped examples
     assert ca[n_pub:] != cb[n_pub:]          # hidden ones are drawn anew (os.urandom seed)
-    res = grader.ChildResult({i: ("out", [{"params": [0.0]}]) for i in range(len(ca))}, None, None, 0.0)
-    text = grader.score_question(q, a, res, None).output()
+    res = sandbox.ChildResult({i: ("out", [{"params": [0.0]}]) for i in range(len(ca))}, None, None, 0.0)
+    text = scoring.score_question(q, a, res, None).output()
     hidden_value = repr(ca[n_pub]["grads"][0][0])
     hidden_part = text.split("hidden case 1")[1]
     assert "hidden case 1: differs" in text and hidden_value not in text
@@ -342,7 +404,7 @@ def _mutated(tmp_path, i, stem, old, new):
 
 def test_known_mistakes_lose_points_and_get_their_hint(tmp_path):
     paths = [_mutated(tmp_path, i, stem, old, new) for i, (stem, _, old, new, _) in enumerate(WRONG)]
-    results = grader.grade_paths(paths, workers=2)
+    results = batch.grade_paths(paths, workers=2)
     for (stem, key, _, _, hint), r in zip(WRONG, results):
         assert r.stem == stem
         by_key = {q.key: q for q in r.questions}
@@ -365,20 +427,20 @@ def test_gradescope_bundle_grades_like_gradescope(tmp_path):
     assert main(["gradescope", "--out", str(tmp_path / "bundle"), "--stem", "02_step_decay"]) == 0
     zpath = tmp_path / "bundle" / "autograder.zip"
     names = zipfile.ZipFile(zpath).namelist()
-    assert {"setup.sh", "run_autograder", "requirements.txt", "lrcourse/grader.py", "lrcourse/_grader_child.py"} <= set(names)
-    for notebook, expected in [(ROOT / "solutions" / "02_step_decay.ipynb", 4.0),
-                               (ROOT / "exercises" / "02_step_decay.ipynb", 0.0), (None, 0.0)]:
-        root = tmp_path / f"autograder{expected}{notebook is None}"
+    assert {"setup.sh", "run_autograder", "requirements.txt", "lrcourse/grading/batch.py", "lrcourse/grading/child.py"} <= set(names)
+    for submitted, expected in [(ROOT / "solutions" / "02_step_decay.ipynb", 4.0),
+                                (ROOT / "exercises" / "02_step_decay.ipynb", 0.0), (None, 0.0)]:
+        root = tmp_path / f"autograder{expected}{submitted is None}"
         zipfile.ZipFile(zpath).extractall(root / "source")   # what Gradescope does with the zip
         (root / "submission").mkdir()
-        if notebook is not None:
-            (root / "submission" / "my work.ipynb").write_bytes(notebook.read_bytes())
+        if submitted is not None:
+            (root / "submission" / "my work.ipynb").write_bytes(submitted.read_bytes())
         r = subprocess.run([sys.executable, str(root / "source" / "run_autograder")], capture_output=True, text=True,
                            env={**os.environ, "AUTOGRADER_ROOT": str(root)}, timeout=120)
         assert r.returncode == 0, r.stderr
         data = json.loads((root / "results" / "results.json").read_text())
         assert data["score"] == expected, data
-        if notebook is None:
+        if submitted is None:
             assert "No .ipynb notebook" in data["output"]
         else:
             assert [t["max_score"] for t in data["tests"]] == [2.0, 2.0]

@@ -21,7 +21,8 @@ import nbformat
 import numpy
 import pytest
 
-from lrcourse import grader
+from lrcourse.grading import batch, questions, reports, rules, sandbox
+from lrcourse.grading.notebook import MAX_NOTEBOOK_BYTES, extract_source, notebook_cells
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REPO = str(ROOT)
@@ -195,7 +196,7 @@ ATTACKS = {
         return params * 0 + 123.0, state
     """),
     "writes into the grader's source": adam_class(esc(f"""
-        with b.open({REPO + '/lrcourse/grader.py'!r}, "a") as f:
+        with b.open({REPO + '/lrcourse/grading/batch.py'!r}, "a") as f:
             f.write("\\n# pwned\\n")
         return params, state
     """)),
@@ -261,11 +262,10 @@ ATTACKS = {
 
 def _public_answers() -> str:
     """A MyAdam that knows the public cases' answers by heart (they are the same in every run)."""
-    from lrcourse import grader_spec as spec
-    q = spec.find_target("MyAdam")
+    q = questions.find_target("MyAdam")
     table = {}
-    for case in spec.draw_cases(q, spec.public_rng(q), q.public):
-        for g, row in zip(case["grads"], spec.expected_output(q, case)):
+    for case in questions.draw_cases(q, questions.public_rng(q), q.public):
+        for g, row in zip(case["grads"], questions.expected_output(q, case)):
             table[tuple(g)] = (row["params"], row["exp_avg"], row["exp_avg_sq"])
     return (f"ANSWERS = {table!r}\n\n" + adam_class("""
         p, m, v = ANSWERS.get(tuple(float(x) for x in grad), (params, state.exp_avg, state.exp_avg_sq))
@@ -296,7 +296,7 @@ def _sha(path):
 
 @pytest.fixture(scope="module")
 def protected():
-    files = [ROOT / "lrcourse" / n for n in ("grader.py", "_grader_child.py", "grader_spec.py", "optimizers.py")]
+    files = [ROOT / "lrcourse" / n for n in ("grading/batch.py", "grading/child.py", "grading/questions.py", "optimizers.py")]
     before = {f: _sha(f) for f in files}
     yield
     assert {f: _sha(f) for f in files} == before, "a submission modified the grader's files"
@@ -307,11 +307,11 @@ def protected():
 def test_attacks_earn_nothing_and_cost_only_their_question(attack_paths, protected, layers):
     names = list(attack_paths)
     if layers == "kernel layers only":
-        box = grader.make_sandbox(timeout=4)
-        grader.shutil.rmtree(box.workdir)
+        box = sandbox.make_sandbox(timeout=4)
+        sandbox.shutil.rmtree(box.workdir)
         if not (box.require or {}).get("landlock") or not (box.require or {}).get("seccomp"):
             pytest.skip(f"this kernel lacks Landlock or seccomp ({box.layers}): the grader warns (test_grader_isolation)")
-    results = grader.grade_paths([attack_paths[n] for n in names], workers=2, timeout=4, stem="12_adam",
+    results = batch.grade_paths([attack_paths[n] for n in names], workers=2, timeout=4, stem="12_adam",
                                  skip_static=(layers != "all layers"), skip_audit=(layers == "kernel layers only"))
     assert len(results) == len(names)
     for name, r in zip(names, results):
@@ -325,8 +325,8 @@ def test_attacks_earn_nothing_and_cost_only_their_question(attack_paths, protect
 
 def test_public_cases_earn_only_their_weight(attack_paths):
     path = attack_paths["hard-coded answers to the public cases"]
-    [plain] = grader.grade_paths([path], workers=1, stem="12_adam")
-    [weighted] = grader.grade_paths([path], workers=1, stem="12_adam", public_weight=1.0)
+    [plain] = batch.grade_paths([path], workers=1, stem="12_adam")
+    [weighted] = batch.grade_paths([path], workers=1, stem="12_adam", public_weight=1.0)
     q0, q1 = plain.questions[0], weighted.questions[0]
     assert q0.score == 0 and "public 2 of 2" in q0.lines[0] and "hidden cases 0 of 6" in q0.lines[0], q0.output()
     assert q1.score == 1.0, q1.output()       # 2 of 8 equally weighted cases of 4 points
@@ -338,37 +338,36 @@ def test_the_assignment_decides_what_is_graded(tmp_path):
     path = tmp_path / "12_adam.ipynb"
     path.write_text(nb)
     for kw in ({}, {"stem": "12_adam"}):
-        [r] = grader.grade_paths([path], workers=2, **kw)
+        [r] = batch.grade_paths([path], workers=2, **kw)
         assert r.stem == "12_adam" and r.max_score == 5 and r.score == 0, r.message
         assert "metadata names '13_amsgrad', graded as 12_adam" in r.message
     other = tmp_path / "my_work.ipynb"
     other.write_text(nb)
-    [r] = grader.grade_paths([other], workers=1)
+    [r] = batch.grade_paths([other], workers=1)
     assert r.stem is None and r.max_score == 0 and "file name" in r.message
     both = tmp_path / "12_adam_13_amsgrad.ipynb"
     both.write_text(nb)
-    [r] = grader.grade_paths([both], workers=1)
+    [r] = batch.grade_paths([both], workers=1)
     assert r.stem is None and "several exercises" in r.message
 
 
 def test_static_layer_names_the_offence(attack_paths):
-    from lrcourse import grader_spec
-    q = grader_spec.find_target("MyAdam")
+    q = questions.find_target("MyAdam")
     allowed_at_static_level = {"patches numpy and the comparison helpers", "endless loop", "huge allocation",
                                "huge list", "floods stdout", "deep recursion", "raises SystemExit",
                                "endless loop that swallows the alarm", "overrides check() and prints a pass",
                                "hard-coded answers to the public cases"}
     for name, path in attack_paths.items():
-        sources, _ = grader.notebook_cells(path)
-        src, why = grader.extract_source(sources, "MyAdam")
-        problems = grader.static_problems(src, q) if src else [why]
+        sources, _ = notebook_cells(path)
+        src, why = extract_source(sources, "MyAdam")
+        problems = rules.static_problems(src, q) if src else [why]
         if name in allowed_at_static_level:
             continue  # plain Python that is merely wrong, slow or hungry: the runtime limits handle it
         assert problems, f"the static layer did not flag: {name}"
 
 
 def test_sandbox_runs_children_unprivileged_when_root():
-    box = grader.make_sandbox()
+    box = sandbox.make_sandbox()
     try:
         site_numpy = pathlib.Path(box.site) / "numpy"
         assert site_numpy.is_dir() and not site_numpy.is_symlink(), "the sandbox's numpy must be its own copy"
@@ -386,11 +385,11 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import numpy
 assert numpy.__file__.startswith(sys.argv[1]), numpy.__file__
-from lrcourse import grader
-box = grader.make_sandbox()
+from lrcourse.grading import batch, sandbox
+box = sandbox.make_sandbox()
 try:
     print(box.user, box.warning)
-    [r] = grader.grade_paths([sys.argv[2]], workers=1, sandbox=box)
+    [r] = batch.grade_paths([sys.argv[2]], workers=1, sandbox=box)
     print(r.score, r.max_score)
 finally:
     import shutil
@@ -405,7 +404,7 @@ def test_children_run_unprivileged_when_numpy_lives_in_a_private_folder(tmp_path
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     src = pathlib.Path(numpy.__file__).parent
-    shutil.copytree(src, private / "numpy", ignore=grader.NUMPY_SKIP, symlinks=True)
+    shutil.copytree(src, private / "numpy", ignore=sandbox.NUMPY_SKIP, symlinks=True)
     if (src.parent / "numpy.libs").is_dir():
         shutil.copytree(src.parent / "numpy.libs", private / "numpy.libs")
     os.chmod(private, 0o700)
@@ -423,8 +422,8 @@ def test_malicious_files_beside_the_notebook_change_nothing(tmp_path):
     (sub / "lrcourse").mkdir(parents=True)
     marker = tmp_path / "MARKER"
     evil = f"open({str(marker)!r}, 'w').write('ran')\n"
-    for name in ("numpy.py", "math.py", "sitecustomize.py", "usercustomize.py", "_grader_child.py", "child.py",
-                 "lrcourse/__init__.py", "lrcourse/grader_spec.py", "json.py", "os.py"):
+    for name in ("numpy.py", "math.py", "sitecustomize.py", "usercustomize.py", "_grader_child.py", "child.py", "runners.py", "namespace.py",
+                 "lrcourse/__init__.py", "lrcourse/questions.py", "json.py", "os.py"):
         (sub / name).write_text(evil + "raise SystemExit(0)\n")
     (sub / "expected.json").write_text('{"score": 100}')
     (sub / "results.json").write_text('{"score": 100}')
@@ -432,7 +431,7 @@ def test_malicious_files_beside_the_notebook_change_nothing(tmp_path):
     honest.write_bytes((ROOT / "solutions" / "12_adam.ipynb").read_bytes())
     stub = sub / "12_adam_exercise.ipynb"
     stub.write_bytes((ROOT / "exercises" / "12_adam.ipynb").read_bytes())
-    results = grader.grade_paths([honest, stub], workers=2)
+    results = batch.grade_paths([honest, stub], workers=2)
     assert results[0].score == results[0].max_score == 5
     assert results[1].score == 0
     assert not marker.exists()
@@ -446,14 +445,14 @@ def test_hostile_notebook_files_still_get_a_row(tmp_path):
         p = tmp_path / name
         if content is None:
             with open(p, "wb") as f:
-                f.truncate(grader.MAX_NOTEBOOK_BYTES + 1)
+                f.truncate(MAX_NOTEBOOK_BYTES + 1)
         elif isinstance(content, bytes):
             p.write_bytes(content)
         else:
             p.write_text(content)
         paths.append(p)
-    results = grader.grade_paths(paths, workers=2)
+    results = batch.grade_paths(paths, workers=2)
     assert [pathlib.Path(r.path).name for r in results] == [p.name for p in paths]
     assert all(r.score == 0 and r.message for r in results)
-    csv_path = grader.write_reports(results, tmp_path / "out")
+    csv_path = reports.write_reports(results, tmp_path / "out")
     assert len(csv_path.read_text().strip().splitlines()) == len(paths) + 1

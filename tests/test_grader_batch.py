@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from lrcourse import grader, grader_spec
+from lrcourse.grading import batch, notebook, questions, reports, sandbox, scoring
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ADAM = grader_spec.find_target("MyAdam")
+ADAM = questions.find_target("MyAdam")
 
 
 def test_result_lines_are_parsed_strictly():
@@ -25,25 +25,25 @@ def test_result_lines_are_parsed_strictly():
              b'{"case": 2, "out": [{"params": [1e999]}]}',
              b'{"case": true, "out": 1}', b'{"case": 3}', b"\xff\xfe", b"[" * 100000,
              b'{"case": 4, "error": "boom\\u0000\\n=1+1"}', b'{"case": 4, "out": 2.0}']
-    outputs, fatal = grader.parse_results(b"\n".join(lines), 8)
+    outputs, fatal = sandbox.parse_results(b"\n".join(lines), 8)
     assert fatal is None and set(outputs) == {1, 2, 4}
     assert [str(v) for v in outputs[1][1][0]["params"]] == ["nan", "inf", "-inf"]
     assert outputs[4] == ("error", "boom  =1+1")      # the first record of a case wins, printable only
 
 
 def test_a_huge_integer_costs_its_question_and_nothing_else():
-    run = grader.GradingRun(seed=1)
+    run = scoring.GradingRun(seed=1)
     cases, expected, _ = run.question_data(ADAM)
     huge = [{"params": [10 ** 400]}]          # what a forged line would hold if parsing let it through
-    child = grader.ChildResult({i: ("out", huge) for i in range(len(cases))}, None, None, 0.0)
-    res = grader.score_question(ADAM, run, child, None)
+    child = sandbox.ChildResult({i: ("out", huge) for i in range(len(cases))}, None, None, 0.0)
+    res = scoring.score_question(ADAM, run, child, None)
     assert res.score == 0 and "differs" in res.output()
 
 
 def test_result_cap_follows_the_reference_outputs():
-    run = grader.GradingRun(seed=1)
+    run = scoring.GradingRun(seed=1)
     _, expected, _ = run.question_data(ADAM)
-    cap = grader.result_cap(expected)
+    cap = sandbox.result_cap(expected)
     assert len(json.dumps(expected)) * 3 < cap < 2**20
 
 
@@ -56,20 +56,20 @@ def test_output_names_never_collide_and_cells_are_not_formulas(tmp_path):
         (tmp_path / "in" / n).write_bytes(sol)
     paths = [tmp_path / "in" / n for n in names]
     out = tmp_path / "in"                                  # the worst case: the output folder is the input folder
-    results = grader.grade_paths(paths, workers=2, stem="02_step_decay")
-    csv_path = grader.write_reports(results, out)
+    results = batch.grade_paths(paths, workers=2, stem="02_step_decay")
+    csv_path = reports.write_reports(results, out)
     rows = list(csv.reader(open(csv_path, encoding="utf-8")))
     assert len(rows) == len(names) + 1
     assert all(r[2] == "4" for r in rows[1:]), rows
     assert len(list((out / "submissions").glob("*/results.json"))) == len(names)
-    assert grader.spreadsheet_safe("=1+2") == "'=1+2" and grader.spreadsheet_safe("@x") == "'@x"
-    assert grader.spreadsheet_safe("-1") == "'-1" and grader.spreadsheet_safe("ok =1") == "ok =1"
+    assert reports.spreadsheet_safe("=1+2") == "'=1+2" and reports.spreadsheet_safe("@x") == "'@x"
+    assert reports.spreadsheet_safe("-1") == "'-1" and reports.spreadsheet_safe("ok =1") == "ok =1"
     for row in rows[1:]:
         assert not any(cell[:1] in ("=", "+", "-", "@") for cell in row), row
 
 
 def _graders_folders(pid: int) -> list[pathlib.Path]:
-    return list(pathlib.Path(tempfile.gettempdir()).glob(f"{grader.WORKDIR_PREFIX}{pid}-*"))
+    return list(pathlib.Path(tempfile.gettempdir()).glob(f"{sandbox.WORKDIR_PREFIX}{pid}-*"))
 
 
 def test_no_sandbox_folder_survives_a_stopped_grader(tmp_path):
@@ -91,8 +91,8 @@ def test_no_sandbox_folder_survives_a_stopped_grader(tmp_path):
         proc.send_signal(how)
         proc.wait(timeout=30)
         if how == signal.SIGKILL:   # nothing runs after SIGKILL: the next batch (here or in another worker) sweeps it
-            box = grader.make_sandbox()
-            grader.shutil.rmtree(box.workdir)
+            box = sandbox.make_sandbox()
+            sandbox.shutil.rmtree(box.workdir)
         assert not _graders_folders(proc.pid), how
         assert not any(p.name == "job.json" for p in pathlib.Path(tempfile.gettempdir()).rglob("job.json")
                        if os.access(p, os.R_OK))
@@ -101,24 +101,24 @@ def test_no_sandbox_folder_survives_a_stopped_grader(tmp_path):
 @pytest.mark.parametrize("flood", ["results", "stdout"])
 def test_a_flooding_child_is_stopped_and_costs_the_grader_little(flood):
     import resource
-    box = grader.make_sandbox(timeout=20)
+    box = sandbox.make_sandbox(timeout=20)
     try:
-        run = grader.GradingRun(seed=2)
+        run = scoring.GradingRun(seed=2)
         cases, expected, _ = run.question_data(ADAM)
         write = "os.write(b.int(sys.argv[2]), line)" if flood == "results" else "b.print(line)"
         src = ("b = print.__self__\nos, sys = b.__import__('os'), b.__import__('sys')\n"
                "line = b'" + '{"case": 0, "out": [{"params": [0.0, 0.0, 0.0, 0.0, 0.0]}]}\\n' + "' * 10000\n"
                "while True:\n    " + write + "\n")
         job = {"kind": ADAM.kind, "target": ADAM.target, "base": ADAM.base, "source": src, "cases": cases,
-               "fields": list(ADAM.fields), "result_cap": grader.result_cap(expected)}
+               "fields": list(ADAM.fields), "result_cap": sandbox.result_cap(expected)}
         before = resource.getrusage(resource.RUSAGE_SELF)
-        res = grader.run_child(box, job)
+        res = sandbox.run_child(box, job)
         after = resource.getrusage(resource.RUSAGE_SELF)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         assert res.problem and "stopped" in res.problem, res
         assert cpu < 2.0, f"the grader spent {cpu:.2f} s of CPU reading one child"
     finally:
-        grader.shutil.rmtree(box.workdir, ignore_errors=True)
+        sandbox.shutil.rmtree(box.workdir, ignore_errors=True)
 
 
 def test_batch_threads_parse_one_at_a_time():
@@ -152,7 +152,7 @@ def test_batch_threads_parse_one_at_a_time():
     gc.set_threshold(50, 2, 2)
     try:
         with cf.ThreadPoolExecutor(4) as pool:
-            assert sum(pool.map(parse_under_gc, [grader._parse] * 8)) == 0
+            assert sum(pool.map(parse_under_gc, [notebook.parse] * 8)) == 0
         # the same load breaks an unguarded ast.parse on this Python, so the test can fail
         if sys.version_info[:2] == (3, 11):
             with cf.ThreadPoolExecutor(4) as pool:

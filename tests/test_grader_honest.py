@@ -14,8 +14,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from lrcourse import feedback, grader, grader_spec
+from lrcourse import feedback
 from lrcourse.feedback import CheckFailed, check
+from lrcourse.grading import batch, notebook, questions, reports
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SETUP = "%matplotlib inline\nimport numpy as np\nimport math\nfrom lrcourse import optimizers, schedules\nfrom lrcourse.feedback import check"
@@ -114,7 +115,7 @@ def graded(tmp_path_factory):
     paths.append(_write(d / "05_reduce_on_plateau.ipynb", [SETUP, PLATEAU_WITH_IS_BETTER]))
     paths.append(d / "12_adam_bom.ipynb")
     paths[-1].write_bytes(b"\xef\xbb\xbf" + (ROOT / "solutions" / "12_adam.ipynb").read_bytes())
-    return dict(zip(list(ADAM_VARIANTS) + ["is_better", "bom"], grader.grade_paths(paths, workers=2)))
+    return dict(zip(list(ADAM_VARIANTS) + ["is_better", "bom"], batch.grade_paths(paths, workers=2)))
 
 
 @pytest.mark.parametrize("name", list(ADAM_VARIANTS) + ["is_better", "bom"])
@@ -128,8 +129,8 @@ def test_check_reads_cells_as_the_grader_does_and_passes(answer, monkeypatch, ca
     cells = _cells(answer) if "MyAdam" in str(answer) else [SETUP, answer]
     monkeypatch.setattr(feedback, "_notebook_cells", lambda: cells)
     target = "MyAdam" if "MyAdam" in str(answer) else "MyPlateau"
-    q = grader_spec.find_target(target)
-    source, why = grader.extract_source(cells, target)
+    q = questions.find_target(target)
+    source, why = notebook.extract_source(cells, target)
     assert source is not None, why
     obj, problems = feedback._as_graded(type(target, (), {"__name__": target}), q)
     assert problems == [] and obj.__name__ == target
@@ -142,7 +143,7 @@ def test_check_refuses_what_the_grader_refuses(monkeypatch, capsys):
     cells = [SETUP, "%%bash\necho hi", "import os\n\n" + ADAM_VARIANTS["loops, one coordinate at a time"]
              .replace("if lr is None:", "if os.sep and lr is None:")]
     monkeypatch.setattr(feedback, "_notebook_cells", lambda: cells)
-    q = grader_spec.find_target("MyAdam")
+    q = questions.find_target("MyAdam")
     _, problems = feedback._as_graded(type("MyAdam", (), {}), q)
     assert any("imports os" in p for p in problems), problems
     with pytest.raises(CheckFailed, match="rules of graded code"):
@@ -152,7 +153,7 @@ def test_check_refuses_what_the_grader_refuses(monkeypatch, capsys):
 
 def test_syntax_errors_are_reported_with_their_line():
     cells = [SETUP, "x = 1\nclass MyAdam(optimizers.Adam):\n    def step(self, params, grad, state lr=None):\n        pass"]
-    source, why = grader.extract_source(cells, "MyAdam")
+    source, why = notebook.extract_source(cells, "MyAdam")
     assert source is None and "code cell 2" in why and "line 3" in why and "def step(self" in why, why
 
 
@@ -160,7 +161,7 @@ def test_float32_answers_get_a_precision_hint(tmp_path, monkeypatch, capsys):
     f32 = ADAM_VARIANTS["loops, one coordinate at a time"].replace(
         "p, m, v = params.copy(), state.exp_avg.copy(), state.exp_avg_sq.copy()",
         "p, m, v = params.astype(np.float32), state.exp_avg.astype(np.float32), state.exp_avg_sq.astype(np.float32)")
-    [r] = grader.grade_paths([_write(tmp_path / "12_adam.ipynb", _cells(f32))], workers=1)
+    [r] = batch.grade_paths([_write(tmp_path / "12_adam.ipynb", _cells(f32))], workers=1)
     assert r.questions[0].score == 0 and "float32" in r.questions[0].output(), r.questions[0].output()
     cells = _cells(f32)
     monkeypatch.setattr(feedback, "_notebook_cells", lambda: cells)
@@ -185,8 +186,8 @@ def test_check_shows_the_learners_line_and_no_library_traceback(monkeypatch, cap
 
 def test_partial_scores_are_explained_in_the_csv(tmp_path):
     wrong = ADAM_VARIANTS["loops, one coordinate at a time"].replace("self.weight_decay * params[i]", "0.0")
-    [r] = grader.grade_paths([_write(tmp_path / "12_adam.ipynb", _cells(wrong))], workers=1)
-    csv_path = grader.write_reports([r], tmp_path / "out")
+    [r] = batch.grade_paths([_write(tmp_path / "12_adam.ipynb", _cells(wrong))], workers=1)
+    csv_path = reports.write_reports([r], tmp_path / "out")
     import csv
     [row] = list(csv.DictReader(open(csv_path, encoding="utf-8")))
     q = r.questions[0]

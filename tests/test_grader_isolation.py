@@ -25,8 +25,7 @@ import numpy
 import pytest
 from test_grader_adversarial import FIRST_UPDATE, HONEST_BODY, adam_class
 
-from lrcourse import _grader_child as child
-from lrcourse import grader
+from lrcourse.grading import batch, child, reports, sandbox
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SETUP = "import numpy as np\nimport math\nfrom lrcourse import optimizers"
@@ -73,10 +72,10 @@ def _nb(path: pathlib.Path, answer: str) -> pathlib.Path:
 
 DRIVER = """
 import json, pathlib, sys
-from lrcourse import grader
+from lrcourse.grading import batch, reports
 paths = sorted(pathlib.Path(sys.argv[1]).glob("*.ipynb"))
-results = grader.grade_paths(paths, workers=2, timeout=4, stem="12_adam", skip_static=True, skip_audit=True)
-grader.write_reports(results, pathlib.Path(sys.argv[2]))
+results = batch.grade_paths(paths, workers=2, timeout=4, stem="12_adam", skip_static=True, skip_audit=True)
+reports.write_reports(results, pathlib.Path(sys.argv[2]))
 print(json.dumps({pathlib.Path(r.path).stem: [q.score for q in r.questions] + [q.output() for q in r.questions[:1]]
                   for r in results}))
 """
@@ -89,7 +88,7 @@ def _ordinary_user():
     import pwd
     nobody = pwd.getpwnam("nobody")
     kw = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-    for py in grader._interpreters():
+    for py in sandbox._interpreters():
         try:
             r = subprocess.run([py, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True,
                                timeout=60, cwd="/", **kw)
@@ -101,7 +100,7 @@ def _ordinary_user():
 
 
 def test_a_grader_run_by_an_ordinary_user_survives_its_children():
-    box = grader.make_sandbox()
+    box = sandbox.make_sandbox()
     shutil.rmtree(box.workdir)
     if not (box.layers or {}).get("landlock", 0) >= 6 or not (box.layers or {}).get("seccomp"):
         pytest.skip(f"kernel without Landlock ABI >= 6 or seccomp ({box.layers}): see test_missing_layers_warn")
@@ -111,7 +110,7 @@ def test_a_grader_run_by_an_ordinary_user_survives_its_children():
         os.chmod(base, 0o755)
         lib = base / "lib"
         shutil.copytree(ROOT / "lrcourse", lib / "lrcourse", ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(pathlib.Path(numpy.__file__).parent, lib / "numpy", ignore=grader.NUMPY_SKIP)
+        shutil.copytree(pathlib.Path(numpy.__file__).parent, lib / "numpy", ignore=sandbox.NUMPY_SKIP)
         if (pathlib.Path(numpy.__file__).parent.parent / "numpy.libs").is_dir():
             shutil.copytree(pathlib.Path(numpy.__file__).parent.parent / "numpy.libs", lib / "numpy.libs")
         subs, out = base / "subs", base / "out"
@@ -149,26 +148,26 @@ def test_a_grader_run_by_an_ordinary_user_survives_its_children():
 
 def test_missing_layers_warn_loudly_at_the_start_and_in_every_row(tmp_path, monkeypatch, capsys):
     """On a kernel without Landlock/seccomp (simulated), the batch says so on stderr and in the CSV."""
-    real = grader._probe
+    real = sandbox._probe
 
     def without_kernel_layers(*args):
         layers, why = real(*args)
         return (None if layers is None else {"landlock": 0, "seccomp": False}), why
-    monkeypatch.setattr(grader, "_probe", without_kernel_layers)
+    monkeypatch.setattr(sandbox, "_probe", without_kernel_layers)
     sub = tmp_path / "02_step_decay.ipynb"
     sub.write_bytes((ROOT / "solutions" / "02_step_decay.ipynb").read_bytes())
-    results = grader.grade_paths([sub], workers=1)
+    results = batch.grade_paths([sub], workers=1)
     assert "WARNING" in capsys.readouterr().err
-    rows = list(csv.DictReader(open(grader.write_reports(results, tmp_path / "out"), encoding="utf-8")))
+    rows = list(csv.DictReader(open(reports.write_reports(results, tmp_path / "out"), encoding="utf-8")))
     assert rows[0]["isolation"].startswith("WARNING: ") and "no Landlock" in rows[0]["isolation"]
     assert "container" in rows[0]["isolation"] and rows[0]["score"] == "4"
 
 
 def test_a_child_that_cannot_apply_the_required_layers_does_not_run_the_code():
-    box = grader.make_sandbox()
+    box = sandbox.make_sandbox()
     try:
         box.require = {"landlock": 99, "seccomp": True}      # more than any kernel offers
-        res = grader.run_child(box, {"kind": "function", "target": "f", "base": None, "source": "def f():\n    return 1.0\n",
+        res = sandbox.run_child(box, {"kind": "function", "target": "f", "base": None, "source": "def f():\n    return 1.0\n",
                                      "cases": [{"kwargs": {}}], "fields": []})
         assert res.fatal and "kernel isolation could not be applied" in res.fatal and not res.outputs
     finally:
@@ -179,7 +178,7 @@ def test_a_child_that_cannot_apply_the_required_layers_does_not_run_the_code():
 LANDLOCKED_READ = """
 import sys
 sys.path.insert(0, sys.argv[1])
-import _grader_child as child
+import child
 layers = child.kernel_sandbox(child._read_roots(sys.argv[3], stdlib=sys.argv[2]))
 for path in sys.argv[4:]:
     try:
@@ -205,7 +204,7 @@ def test_landlock_reads_the_standard_library_but_not_what_is_installed_into_it(t
     link.symlink_to(stdlib / "site-packages" / "lrcourse")
     paths = [stdlib / "os.py", stdlib / "json" / "__init__.py", site / "numpy_like.py",
              stdlib / "site-packages" / "lrcourse" / "optimizers.py", link / "optimizers.py", tmp_path / "elsewhere.py"]
-    r = subprocess.run([sys.executable, "-I", "-c", LANDLOCKED_READ, str(ROOT / "lrcourse"), str(stdlib), str(site),
+    r = subprocess.run([sys.executable, "-I", "-c", LANDLOCKED_READ, str(ROOT / "lrcourse" / "grading"), str(stdlib), str(site),
                         *map(str, paths)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     verdicts = [line.split()[0] for line in r.stdout.splitlines()]

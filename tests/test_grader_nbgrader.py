@@ -17,7 +17,7 @@ import sys
 import nbformat
 import pytest
 
-from lrcourse import grader
+from lrcourse.grading import batch
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 pytest.importorskip("nbgrader", reason="nbgrader is in the dev dependencies (make test installs it)")
@@ -70,7 +70,7 @@ def test_nbgrader_releases_the_exercise_and_autogrades_it(tmp_path):
     scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(open(course / "grades.csv"))}
     assert scores == {"alice": 5.0, "bob": 0.0, "mallory": 5.0}   # nbgrader trusts the notebook's own check()
 
-    ours = grader.grade_paths(sorted((course / "submitted").rglob("12_adam.ipynb")), workers=2)
+    ours = batch.grade_paths(sorted((course / "submitted").rglob("12_adam.ipynb")), workers=2)
     # mallory: her MyAdam (no step) scores 0, her honest adam_first_update its 1 point
     assert {pathlib.Path(r.path).parts[-3]: r.score for r in ours} == {"alice": 5.0, "bob": 0.0, "mallory": 1.0}
     assert json.loads(json.dumps([r.stem for r in ours])) == ["12_adam"] * 3
