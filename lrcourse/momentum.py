@@ -30,11 +30,16 @@ G. Goh (2017), Why momentum really works, Distill, https://distill.pub/2017/mome
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+from . import optimizers as _opt
+from . import runs as _runs
 
 __all__ = [
     "REGIONS", "iteration_matrix", "roots", "rate", "worst_rate", "optimal", "critical_momentum",
-    "max_stable_lr", "region", "eigen_run", "decay_rate",
+    "max_stable_lr", "region", "eigen_run", "decay_rate", "plane", "PointRun", "run_point",
 ]
 
 #: the names ``region`` answers, in its codes' order
@@ -242,3 +247,60 @@ def decay_rate(errors, start: int, stop: int, window: int = 20) -> float:
     if top[0] == 0:
         raise ValueError(f"the errors are all 0 in the window before step {start}: no rate to measure")
     return float((top[1] / top[0]) ** (1 / (stop - start)))
+
+
+def plane(m, L, lr_max, momentum_max=0.99, n=(220, 200)):
+    """The rate over the (lr, momentum) plane: (lrs, momentums, rates), rates[j, i] = worst_rate(lrs[i], momentums[j]).
+
+    ``lrs``: ``n[0]`` values in (0, lr_max]; ``momentums``: ``n[1]`` values in [0, momentum_max].
+
+    >>> lrs, moms, rates = plane(1.0, 25.0, 0.176, n=(4, 3))
+    >>> lrs.round(3).tolist(), moms.tolist(), rates.shape
+    ([0.044, 0.088, 0.132, 0.176], [0.0, 0.495, 0.99], (3, 4))
+    """
+    lr_max = float(_real("lr_max", lr_max, 0.0, low_ok=False))
+    momentum_max = float(_real("momentum_max", momentum_max, 0.0))
+    lrs = np.linspace(0.0, lr_max, int(n[0]) + 1)[1:]
+    moms = np.linspace(0.0, momentum_max, int(n[1]))
+    return lrs, moms, worst_rate(lrs[None, :], moms[:, None], m, L)
+
+
+class PointRun(NamedTuple):
+    """One point of the plane, run and predicted (``run_point``)."""
+
+    history: _runs.History    # runs.run of optimizers.SGD(lr, momentum) on the problem
+    distance: np.ndarray      # |p_t - p_star|, t = 0 .. steps
+    predicted: float          # worst_rate(lr, momentum, m, L)
+    envelope: np.ndarray      # distance[0] * predicted ** t: where the prediction puts the run
+    measured: float | None    # decay_rate of distance over the second half; None if it diverges or reaches 0
+    regions: dict             # {"m": region at m, "L": region at L}
+
+
+def run_point(lr, momentum, problem, steps: int) -> PointRun:
+    """Run torch's heavy ball (``optimizers.SGD(lr, momentum)``, via ``runs.run``) on a quadratic ``problem``
+    (a ``problems.Quadratic``: its ``mu`` and ``L`` are m and L) and set the run beside the theory.
+
+    ``measured`` is ``decay_rate(distance, steps // 2, steps, window=min(20, steps // 2))``.
+
+    >>> from lrcourse import problems
+    >>> r = run_point(0.02, 0.9, problems.IllConditionedQuadratic(condition=25.0), 200)
+    >>> r.regions, round(r.predicted, 4), round(r.measured, 2)
+    ({'m': 'ripples', 'L': 'ripples'}, 0.9487, 0.95)
+    """
+    lr, momentum = float(_real("lr", lr, 0.0)), float(_real("momentum", momentum, 0.0))
+    if lr == 0:
+        raise ValueError("lr must be > 0: with lr = 0 nothing moves")
+    steps = int(steps)
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2 to measure a rate, got {steps}")
+    m, L = problem.mu, problem.L
+    with np.errstate(over="ignore", invalid="ignore"):  # a divergent point overflows: that is its answer
+        hist = _runs.run(_opt.SGD(lr=lr, momentum=momentum), problem, steps)
+        distance = np.linalg.norm(hist.params - problem.x_star, axis=1)
+        predicted = float(worst_rate(lr, momentum, m, L))
+        envelope = distance[0] * predicted ** np.arange(steps + 1)
+    measured = None
+    if predicted < 1 and np.all(np.isfinite(distance)) and distance[-1] > 0:
+        measured = decay_rate(distance, steps // 2, steps, window=min(20, steps // 2))
+    return PointRun(hist, distance, predicted, envelope, measured,
+                    {"m": region(lr, momentum, m), "L": region(lr, momentum, L)})

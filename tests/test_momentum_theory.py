@@ -190,3 +190,37 @@ def test_bad_input_gets_a_teaching_error(call, message):
     with pytest.raises((ValueError, TypeError)) as info:
         call()
     assert message in str(info.value)
+
+
+def test_run_point_is_the_run_of_sgd_and_torch_beside_the_theory():
+    q = P.IllConditionedQuadratic(condition=25.0)
+    for lr, mom in [(0.02, 0.9), (1 / 9, 4 / 9), (0.05, 0.3)]:
+        r = M.run_point(lr, mom, q, 240)
+        np.testing.assert_array_equal(r.history.params, sgd_path(lr, mom, q, 240))
+        dist = np.linalg.norm(torch_path(lr, mom, q, 240) - q.x_star, axis=1)
+        np.testing.assert_allclose(r.distance, dist, rtol=1e-12, atol=1e-15)
+        assert r.predicted == float(M.worst_rate(lr, mom, q.mu, q.L))
+        np.testing.assert_allclose(r.envelope, dist[0] * r.predicted ** np.arange(241), rtol=1e-12)
+        # a double root (the optimum) decays like t r^t: (240/120)^(1/120) = 1.006 above r
+        assert r.measured == pytest.approx(r.predicted, rel=0.01)
+        assert r.regions == {"m": M.region(lr, mom, q.mu), "L": M.region(lr, mom, q.L)}
+    diverging = M.run_point(0.15, 0.2, q, 100)
+    assert diverging.measured is None and diverging.regions["L"] == "divergent"
+
+
+def test_plane_is_worst_rate_on_its_grid():
+    lrs, moms, rates = M.plane(1.0, 25.0, 0.176, 0.99, n=(30, 20))
+    assert lrs[0] > 0 and lrs[-1] == 0.176 and moms[0] == 0 and moms[-1] == 0.99
+    for j in (0, 7, 19):
+        for i in (0, 13, 29):
+            assert rates[j, i] == float(M.worst_rate(lrs[i], moms[j], 1.0, 25.0))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: M.run_point(0.0, 0.5, P.IllConditionedQuadratic(), 50), "with lr = 0 nothing moves"),
+    (lambda: M.run_point(0.01, 0.5, P.IllConditionedQuadratic(), 1), "steps must be >= 2"),
+    (lambda: M.plane(1.0, 25.0, 0.0), "lr_max must be > 0"),
+])
+def test_run_point_and_plane_refuse_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
