@@ -1438,13 +1438,13 @@ class MomentumPanel(_FigurePanel):
     Left: the predicted rate ``momentum.worst_rate(lr, momentum, m, L)`` (per step, max |sigma| over
     the curvatures m = 1 and L = ``condition``) as a heat map over the plane, with the divergence
     boundary lr L = 2 + 2 momentum, the critical-damping curves momentum = (1 - sqrt(lr lam))^2 for
-    lam = m and L, the optimal pair (star) and the chosen point (dot).  Middle and right: the run
-    of ``runs.run(optimizers.SGD(lr, momentum), IllConditionedQuadratic(condition), steps)`` at the
-    chosen point, its path on the contours and its distance to the minimum, with the predicted
-    envelope rate^t.  The readout compares that rate with the one measured on the run
-    (``momentum.decay_rate``) and names each direction's region (``momentum.region``).
+    lam = m and L, the optimal pair (star) and the chosen point (dot), from ``momentum.plane`` and
+    its neighbours.  Middle and right: ``momentum.run_point(lr, momentum,
+    IllConditionedQuadratic(condition), steps)`` (``runs.run`` of ``optimizers.SGD``): the path on
+    the contours and the distance to the minimum, with the predicted envelope rate^t.  The readout
+    compares that rate with the one measured on the run and names each direction's region.
 
-    Attributes: ``history`` (the ``runs.History`` of the chosen point), ``predicted`` and
+    Attributes: ``point`` (the ``momentum.PointRun``), ``history`` (its ``runs.History``), ``predicted`` and
     ``measured`` (rates per step; ``measured`` is None when the run diverges), ``regions``
     ({"m": ..., "L": ...}), ``optimum`` ((lr, momentum, rate) of ``momentum.optimal``),
     ``grid`` ((lrs, momentums, rates) of the heat map), ``artists`` (name -> the matplotlib artist
@@ -1596,10 +1596,7 @@ class MomentumPanel(_FigurePanel):
         """The heat map and its boundaries: drawn again only when the condition number changes."""
         from . import momentum as _mom
 
-        lrs = np.linspace(0.0, self.LR_MAX / L, 221)[1:]
-        moms = np.linspace(0.0, self.MOMENTUM_MAX, 200)
-        rates = _mom.worst_rate(lrs[None, :], moms[:, None], m, L)
-        self.grid = (lrs, moms, rates)
+        self.grid = lrs, moms, rates = _mom.plane(m, L, self.LR_MAX / L, self.MOMENTUM_MAX)
         self._heat.set_data(np.where(rates >= 1, 1.5, rates))
         self._heat.set_extent((0.0, lrs[-1], 0.0, self.MOMENTUM_MAX))
         self._hax.set_xlim(0.0, lrs[-1])
@@ -1622,24 +1619,16 @@ class MomentumPanel(_FigurePanel):
             try:
                 condition, lr, mom = float(c["condition"].value), float(c["lr"].value), float(c["momentum"].value)
                 steps = int(c["steps"].value)
-                if lr <= 0:
-                    raise ValueError("lr must be > 0: with lr = 0 nothing moves")
                 problem = _prob.IllConditionedQuadratic(condition=condition)
-                m, L = problem.mu, problem.L
-                with np.errstate(all="ignore"):
-                    hist = runs.run(_opt.SGD(lr=lr, momentum=mom), problem, steps)
-                dist = np.linalg.norm(hist.params - problem.x_star, axis=1)
-                predicted = float(_mom.worst_rate(lr, mom, m, L))
-                regions = {"m": _mom.region(lr, mom, m), "L": _mom.region(lr, mom, L)}
-                measured = None
-                if predicted < 1 and np.all(np.isfinite(dist)) and dist[-1] > 0:
-                    measured = _mom.decay_rate(dist, steps // 2, steps, window=min(20, steps // 2))
+                point = _mom.run_point(lr, mom, problem, steps)
             except Exception as e:
                 self._fail(e, self.readout)
                 return
             t1 = time.perf_counter()
-            self.problem, self.history, self.predicted, self.measured, self.regions = (
-                problem, hist, predicted, measured, regions)
+            m, L, hist = problem.mu, problem.L, point.history
+            self.problem, self.point, self.history = problem, point, hist
+            self.predicted, self.measured, self.regions = point.predicted, point.measured, point.regions
+            predicted, measured, regions = point.predicted, point.measured, point.regions
             self.error = None
 
             def draw():
@@ -1652,10 +1641,10 @@ class MomentumPanel(_FigurePanel):
                 ok = np.all(np.isfinite(first), axis=1)
                 self._path.set_data(first[ok, 0], first[ok, 1])
                 t = np.arange(steps + 1)
-                self._dist.set_data(t, dist)
-                self._envelope.set_data(t, dist[0] * predicted**t)
+                self._dist.set_data(t, point.distance)
+                self._envelope.set_data(t, point.envelope)
                 self._dax.set_xlim(0, steps)
-                shown = _finite([dist, dist[0] * predicted**t], log=True)
+                shown = _finite([point.distance, point.envelope], log=True)
                 self._dax.set_ylim(10.0 ** math.floor(math.log10(shown.min())),
                                    10.0 ** math.ceil(math.log10(shown.max()) + 1e-9))
 
