@@ -41,6 +41,9 @@ def test_the_curve_is_the_run_and_matches_torch(panel):
     q = P.IllConditionedQuadratic(condition=25.0)
     h = runs.run(O.SGD(lr=0.02, momentum=0.9), q, 200)
     np.testing.assert_array_equal(panel.history.params, h.params)
+    point = M.run_point(0.02, 0.9, q, 200)                      # what the theory tests check against torch
+    np.testing.assert_array_equal(panel.point.distance, point.distance)
+    assert (panel.predicted, panel.measured, panel.regions) == (point.predicted, point.measured, point.regions)
     t, dist = panel.artists["distance"].get_data()
     np.testing.assert_array_equal(t, np.arange(201))
     np.testing.assert_allclose(dist, torch_distances(0.02, 0.9, q, 200), rtol=1e-12, atol=1e-15)
@@ -67,6 +70,7 @@ def test_heat_map_and_boundaries_are_the_theory_on_the_plane(panel):
     assert lrs[-1] == pytest.approx(4.4 / 25) and moms[-1] == 0.99 and rates.shape == (moms.size, lrs.size)
     # the problem's curvatures come from eigvalsh: 1 and 25 to a few ulp
     np.testing.assert_allclose(rates, M.worst_rate(lrs[None, :], moms[:, None], 1.0, 25.0), rtol=1e-12)
+    np.testing.assert_array_equal(rates, M.plane(panel.problem.mu, panel.problem.L, 4.4 / panel.problem.L)[2])
     img = np.asarray(panel.artists["heat map"].get_array())
     np.testing.assert_array_equal(img, np.where(rates >= 1, 1.5, rates))
     assert (rates >= 1).any() and (rates < 1).any()
