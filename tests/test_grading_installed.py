@@ -9,6 +9,7 @@ package's files) are graded as root and, where the suite runs as root, as an ord
 from __future__ import annotations
 
 import csv
+import json
 import os
 import pathlib
 import shutil
@@ -29,6 +30,24 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # the attacks that reach for the reference implementation by its path or module name
 HOSTILE = ["lrcourse imported under another name", "importlib internals, past the import audit",
            "exec of the reference source", "SourceFileLoader on the reference", "ctypes"]
+
+
+# The same batch through the installed package's API with the static check off (and, where the
+# kernel offers Landlock and seccomp, the audit hook too): the layers that stand between a
+# child and the installed reference must hold on their own.
+RUNTIME_ONLY = """
+import json, pathlib, shutil, sys
+from lrcourse.grading import batch, sandbox
+box = sandbox.make_sandbox(timeout=4)
+kernel = bool(box.require and box.require["landlock"] >= 1 and box.require["seccomp"])
+try:
+    results = batch.grade_paths(sorted(pathlib.Path(sys.argv[1]).glob("*.ipynb")), workers=2, stem="12_adam",
+                                sandbox=box, skip_static=True, skip_audit=kernel)
+finally:
+    shutil.rmtree(box.workdir)
+print(json.dumps({"kernel": kernel, "scores": {pathlib.Path(r.path).stem: [q.score for q in r.questions]
+                  + [r.questions[0].output()] for r in results}}))
+"""
 
 
 def _run(cmd, **kw):
@@ -127,5 +146,13 @@ def test_an_installed_wheel_grades_honest_and_hostile_work(installed, who, tmp_p
             got = (float(rows[stem]["12_adam/q1"]), float(rows[stem]["12_adam/q2"]))
             assert got == (q1, q2), f"{stem}: {got}, expected {(q1, q2)}; {rows[stem]['message']}"
         assert "differs at" in rows["mistake"]["message"], rows["mistake"]["message"]
+        r = _run([str(python), "-c", RUNTIME_ONLY, str(work / "subs")], cwd=work, env=env, **as_user)
+        report = json.loads(r.stdout.strip().splitlines()[-1])
+        for stem, (q1, q2) in expected.items():
+            got = report["scores"][stem]
+            assert tuple(got[:2]) == (q1, q2), f"{stem} without the static check: {got}"
+        if report["kernel"]:   # the reference files were there to read, and the kernel said no
+            for stem in ("attack2", "attack3"):
+                assert "Permission denied" in report["scores"][stem][2], report["scores"][stem][2]
     finally:
         shutil.rmtree(work, ignore_errors=True)
