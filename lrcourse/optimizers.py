@@ -121,12 +121,10 @@ class SparseGrad(NamedTuple):
     def coalesce(self) -> SparseGrad:
         """Each row once, in increasing order, with the sum of its entries (torch's ``coalesce``)."""
         idx, vals = np.asarray(self.indices), np.asarray(self.values)
-        order = np.argsort(idx, kind="stable")  # duplicates summed in the order they came
-        idx, vals = idx[order], vals[order]
-        if idx.size == 0:
-            return SparseGrad(idx.astype(np.int64), vals)
-        starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
-        return SparseGrad(idx[starts], np.add.reduceat(vals, starts, axis=0))
+        rows, inverse = np.unique(idx, return_inverse=True)
+        out = np.zeros((rows.size,) + vals.shape[1:], dtype=vals.dtype)
+        np.add.at(out, inverse.reshape(-1), vals)  # one entry at a time, in the order they came, as torch sums
+        return SparseGrad(rows.astype(np.int64), out)
 
     def to_dense(self, shape) -> np.ndarray:
         """The dense gradient of a parameter of ``shape``: zeros except the rows listed."""

@@ -54,6 +54,13 @@ OPT_CASES += [
     (O.Adadelta, dict(rho=1.5), ["rho", "1.5"]),
     (O.Adadelta, dict(rho=-0.1), ["rho", "-0.1"]),
     (O.NAdam, dict(momentum_decay=-4e-3), ["momentum_decay", "-0.004"]),
+    # SparseAdam (sparse gradients only, lesson 18): torch requires lr > 0 and eps > 0, not >= 0
+    (O.SparseAdam, dict(lr=-0.1), ["learning rate", "-0.1"]),
+    (O.SparseAdam, dict(lr=0.0), ["learning rate", "0.0"]),
+    (O.SparseAdam, dict(eps=-1e-8), ["epsilon", "-1e-08"]),
+    (O.SparseAdam, dict(eps=0.0), ["epsilon", "0.0"]),
+    (O.SparseAdam, dict(betas=(1.0, 0.999)), ["beta parameter at index 0", "1.0"]),
+    (O.SparseAdam, dict(betas=(0.9, 1.5)), ["beta parameter at index 1", "1.5"]),
 ]
 
 
@@ -73,7 +80,7 @@ def test_optimizer_rejects_like_torch(case):
         _torch_opt(cls.__name__, **kw)
 
 
-@pytest.mark.parametrize("cls", O.OPTIMIZERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", O.OPTIMIZERS + (O.SparseAdam,), ids=lambda c: c.__name__)
 def test_nan_hyperparameters_rejected(cls):
     """`not value >= 0` catches NaN too (torch's `value < 0` lets NaN through for some classes)."""
     with pytest.raises(ValueError, match="nan"):

@@ -7,6 +7,7 @@ Tolerances (see docs/torch-conventions.md):
   float64: rtol 1e-12 plus atol 1e-13 * max|field|;   float32: rtol 1e-5 plus atol 1e-6 * max|field|.
 
 Run with ``-s`` to see the largest errors measured per optimizer and dtype.
+SparseAdam, and Adagrad and SGD given sparse gradients, have the same tests in test_sparse.py.
 """
 from __future__ import annotations
 
@@ -526,7 +527,7 @@ def test_nan_inf_with_small_decay(opt, rng):
 NOT_HYPERPARAMETERS = {"params", "foreach", "fused", "capturable", "differentiable"}
 
 
-@pytest.mark.parametrize("cls", O.OPTIMIZERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", O.OPTIMIZERS + (O.SparseAdam,), ids=lambda c: c.__name__)
 def test_fields_are_torch_hyperparameters(cls):
     sig = inspect.signature(getattr(torch.optim, cls.__name__))
     torch_params = [(k, v.default) for k, v in sig.parameters.items() if k not in NOT_HYPERPARAMETERS]
@@ -551,7 +552,7 @@ def test_adamw_is_decoupled_adam():
         AdamW(decoupled_weight_decay=False)
 
 
-@pytest.mark.parametrize("cls", O.OPTIMIZERS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", O.OPTIMIZERS + (O.SparseAdam,), ids=lambda c: c.__name__)
 def test_every_option_is_varied(cls):
     """Each class's variants switch on every flag and move every number off its default
     (so the parity tests above exercise every torch option), and example() builds."""
