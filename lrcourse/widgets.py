@@ -1438,11 +1438,16 @@ class MomentumPanel(_FigurePanel):
     Left: the predicted rate ``momentum.worst_rate(lr, momentum, m, L)`` (per step, max |sigma| over
     the curvatures m = 1 and L = ``condition``) as a heat map over the plane, with the divergence
     boundary lr L = 2 + 2 momentum, the critical-damping curves momentum = (1 - sqrt(lr lam))^2 for
-    lam = m and L, the optimal pair (star) and the chosen point (dot), from ``momentum.plane`` and
-    its neighbours.  Middle and right: ``momentum.run_point(lr, momentum,
-    IllConditionedQuadratic(condition), steps)`` (``runs.run`` of ``optimizers.SGD``): the path on
-    the contours and the distance to the minimum, with the predicted envelope rate^t.  The readout
-    compares that rate with the one measured on the run and names each direction's region.
+    lam = m and L, the optimal pair (star) and the chosen point (dot), all from ``lrcourse.momentum``
+    (``plane``, ``max_stable_lr``, ``critical_momentum``, ``optimal``).  Middle and right:
+    ``momentum.run_point(lr, momentum, IllConditionedQuadratic(condition), steps)`` (``runs.run`` of
+    ``optimizers.SGD``): the path on the contours and the distance to the minimum, with the predicted
+    envelope rate^t.  The readout compares that rate with the one measured on the run and names each
+    direction's region.
+
+    Controls: ``lr``, ``momentum``, ``condition`` (L/m, 2 to 100), ``steps`` (20 to 400) and a button
+    "go to the optimum" (from code: ``panel.set(lr="optimal")``).  A value outside the plane drawn is
+    refused with a ``ValueError`` that says why; lr = 0 from the slider is answered beside it.
 
     Attributes: ``point`` (the ``momentum.PointRun``), ``history`` (its ``runs.History``), ``predicted`` and
     ``measured`` (rates per step; ``measured`` is None when the run diverges), ``regions``
