@@ -1560,6 +1560,7 @@ class MomentumPanel(_FigurePanel):
         self._hax, self._tax, self._dax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.25, 1.0, 1.15]})
         fig.subplots_adjust(left=0.055, right=0.985, bottom=0.15, top=0.80, wspace=0.32)
         self._hax.set(xlabel="lr", ylabel="momentum")
+        self._hax.grid(False)  # a notebook's axes.grid would draw over the heat map
         self._hax.set_title("rate max|σ| per step", fontsize=10, pad=4)
         self._tax.set_title("path (first 60 steps)", fontsize=10, pad=4)
         self._dax.set_title("distance to the minimum", fontsize=10, pad=4)
