@@ -102,7 +102,7 @@ class _LogOrZero(W.HBox):
         start = value if on else 10.0 ** round((low + high) / 2)
         self.toggle = W.Checkbox(value=on, description=name, indent=False, layout=W.Layout(width="120px"))
         self.slider = W.FloatLogSlider(value=start, base=10, min=low, max=high, step=0.05, readout_format=".3g",
-                                       continuous_update=False, disabled=not on, readout=on,
+                                       continuous_update=False, disabled=not on, readout=False,
                                        layout=W.Layout(width="270px"))
         super().__init__([self.toggle, self.slider], **kw)
         self._sync = False
@@ -114,7 +114,6 @@ class _LogOrZero(W.HBox):
         if self._sync:
             return
         self.slider.disabled = not self.toggle.value
-        self.slider.readout = self.toggle.value  # no number shown while the value is 0
         self.value = float(self.slider.value) if self.toggle.value else 0.0
 
     @traitlets.observe("value")
@@ -123,7 +122,7 @@ class _LogOrZero(W.HBox):
         self._sync = True
         try:
             self.toggle.value = v > 0
-            self.slider.disabled, self.slider.readout = not v > 0, v > 0
+            self.slider.disabled = not v > 0
             if v > 0:
                 lo, hi = math.log10(v), math.log10(v)
                 self.slider.min, self.slider.max = min(self.slider.min, math.floor(lo)), max(self.slider.max, math.ceil(hi))
@@ -240,6 +239,8 @@ def _field_controls(method, steps: int, fixed=()) -> dict:
                 w = W.FloatSlider(value=b, min=0.0, max=max(0.9999, b), step=1e-4, readout_format=".4f",
                                   description=f"beta{i + 1}", continuous_update=False, style=_DESC, layout=_wide())
                 w.add_class(f"t-beta{i + 1}")
+                w.rule = _torch_rule(lambda v, i=i: _refused_or_built(method, "betas", tuple(
+                    v if j == i else b for j, b in enumerate(method.betas)), steps))
                 controls[f"beta{i + 1}"] = w
             continue
         if isinstance(value, (bool, np.bool_)):
@@ -256,6 +257,7 @@ def _field_controls(method, steps: int, fixed=()) -> dict:
             w = _float_control(name, float(value))
         else:
             w = _Literal(name, value)
+        w.rule = _torch_rule(lambda v, name=name: _refused_or_built(method, name, v, steps))  # judges typing
         if isinstance(w, (W.IntSlider, W.FloatSlider)):
             _offer_only_valid(w, lambda v, name=name: _accepts(method, name, v, steps))
         w.add_class(f"t-{name}")
@@ -266,19 +268,130 @@ def _field_controls(method, steps: int, fixed=()) -> dict:
 def _accepts(method, name, value, steps) -> bool:
     """Whether the library (torch's rules) accepts ``name=value`` for the method's class,
     other hyperparameters at the class's example values (so one setting is judged alone)."""
+    return _refusal(method, name, value, steps) is None
+
+
+def _refusal(method, name, value, steps):
+    """The library's (torch's) message refusing ``name=value`` for the method's class, or None."""
+    return _why_not(lambda v: _refused_or_built(method, name, v, steps), value)
+
+
+def _refused_or_built(method, name, value, steps):
+    """The method's class built with ``name=value``, other hyperparameters at the class's example
+    values (so one setting is judged alone); ValueError / TypeError if the library refuses it."""
     try:
         base = example(type(method), steps)
     except (ValueError, TypeError):
         base = method
-    return _builds(lambda v: dataclasses.replace(base, **{name: v}), value)
+    return dataclasses.replace(base, **{name: value})
+
+
+def _why_not(make, value):
+    """The ValueError / TypeError message of ``make(value)``, or None if it builds."""
+    try:
+        make(value)
+    except (ValueError, TypeError) as e:
+        return str(e)
+    return None
 
 
 def _builds(make, value) -> bool:
-    try:
-        make(value)
-    except (ValueError, TypeError):
-        return False
-    return True
+    return _why_not(make, value) is None
+
+
+def _at_least(low, why):
+    """A control's ``rule`` (see _Entry) of the panel's own: ``v >= low``, because ``why``."""
+    return lambda v: None if v >= low else f"{why}: at least {low:g}"
+
+
+def _torch_rule(make):
+    """A control's ``rule`` (see _Entry): the library's message refusing ``make(v)``, which is torch's."""
+    def rule(v):
+        why = _why_not(make, v)
+        return f"{why} (torch's rule)" if why else None
+    return rule
+
+
+class _Entry(W.Text):
+    """The number of a slider, to read and to type.  A typed value is judged before the control
+    takes it: empty, not a number, refused by the control's ``rule`` (torch's message), or outside
+    a slider without a rule -> ``refuse(message)`` and the box shows the control's value again.
+    A value the rule accepts beyond the slider's ends widens the slider."""
+
+    def __init__(self, control, slider, refuse):
+        super().__init__(continuous_update=False, layout=W.Layout(width="76px"))
+        self.add_class("t-entry")
+        slider.readout = False  # a slider's own readout clamps what is typed, silently
+        self._control, self._slider, self._refuse = control, slider, refuse
+        self._sync = False
+        self._show()
+        control.observe(lambda _change: self._show(), "value")
+        self.observe(self._typed, "value")
+
+    def _show(self):
+        self._sync = True
+        try:
+            v = self._control.value
+            fmt = getattr(self._slider, "readout_format", None) or ".3g"
+            self.value = "0" if v == 0 else format(v, "d" if isinstance(self._slider, W.IntSlider) else fmt)
+        finally:
+            self._sync = False
+
+    def _range(self):
+        lo, hi = self._slider.min, self._slider.max
+        if isinstance(self._slider, W.FloatLogSlider):
+            lo, hi = 10.0 ** lo, 10.0 ** hi
+        zero = "0 or " if isinstance(self._control, _LogOrZero) else ""
+        return f"{zero}{lo:g} to {hi:g}"
+
+    def judge(self, text):
+        """(value, None) for a value the control takes, (None, why not) otherwise."""
+        name = self._slider.description or "this control"
+        whole = isinstance(self._slider, W.IntSlider)
+        kind = "a whole number" if whole else "a number"
+        if not text.strip():
+            return None, f"empty: type {kind}; allowed here: {self._range()}"
+        try:
+            v = float(text.strip().replace("−", "-"))
+        except ValueError:
+            return None, f"{text.strip()!r} is not {kind}; allowed here: {self._range()}"
+        if not math.isfinite(v):
+            return None, f"{text.strip()} is not a finite number; allowed here: {self._range()}"
+        if whole:
+            if v != int(v):
+                return None, f"{name} takes a whole number, got {v:g}"
+            v = int(v)
+        rule = getattr(self._control, "rule", None)
+        why = rule(v) if rule is not None else None
+        if why:
+            return None, why
+        log = isinstance(self._slider, W.FloatLogSlider)
+        if v == 0 and isinstance(self._control, _LogOrZero):
+            return 0.0, None
+        if log and v <= 0:
+            return None, f"{name} is on a log scale here: positive values only (allowed here: {self._range()})"
+        lo, hi = (10.0 ** self._slider.min, 10.0 ** self._slider.max) if log else (self._slider.min, self._slider.max)
+        if (v < lo or v > hi) and rule is None:
+            return None, f"{v:g} is outside this slider: allowed here: {self._range()}"
+        return v, None
+
+    def _typed(self, change):
+        if self._sync:
+            return
+        text = change["new"]
+        v, why = self.judge(text)
+        if why is not None:
+            self._show()
+            self._refuse(f"{text.strip() or '(empty)'} refused — {why}; kept {self.value}")
+            return
+        s = self._slider
+        if isinstance(s, W.FloatLogSlider) and v > 0:  # widen to the value's decade, then set it
+            s.min, s.max = min(s.min, math.floor(math.log10(v))), max(s.max, math.ceil(math.log10(v)))
+        elif not isinstance(s, W.FloatLogSlider):
+            s.min, s.max = min(s.min, v), max(s.max, v)
+        if self._control.value == v:
+            self._show()
+        self._control.value = v
 
 
 def _offer_only_valid(w, accepts):
@@ -417,17 +530,35 @@ class _FigurePanel(W.VBox):
         self.stale_html = W.HTML()
         self.stale_html.add_class("t-stale")
         self.notes = {}         # control -> the HTML beside it that says why its value was refused
+        self.entries = {}       # control -> the box its number is read and typed in (_Entry)
+        self.refused = None     # the last typed value refused, with why
         self._touched = None    # the control changed last
 
     def _beside(self, widgets):
-        """Each control in an HBox with the note that answers a refused value (empty until then)."""
+        """Each control in a row (with the control's ``t-`` CSS hooks) with, for a slider, a box to
+        read and type its number (``_Entry``), and the note that answers a refused value."""
         out = []
         for w in widgets:
             note = W.HTML(layout=W.Layout(width="auto", margin="0 0 0 6px"))
             note.add_class("t-note")
             self.notes[w] = note
-            out.append(W.HBox([w, note]))
+            row = [w]
+            slider = w.slider if isinstance(w, _LogOrZero) else w
+            if isinstance(slider, (W.IntSlider, W.FloatSlider, W.FloatLogSlider)):
+                self.entries[w] = _Entry(w, slider, lambda message, w=w: self._refuse_typed(w, message))
+                row.append(self.entries[w])
+            box = W.HBox(row + [note], layout=W.Layout(align_items="center"))
+            for cls in w._dom_classes:
+                if cls.startswith("t-"):
+                    box.add_class(cls)
+            out.append(box)
         return out
+
+    def _refuse_typed(self, w, message):
+        """A typed value the control did not take: said beside it; the figure is unchanged (it shows
+        the control's value, which the box shows again)."""
+        self.refused = message
+        self.notes[w].value = f"<span style='color:#a00'>✗ {html.escape(message)}</span>"
 
     def _settle(self, ok: bool, message: str = ""):
         """After a recompute: clear the notes and the stale mark (ok), or put ``message`` beside the
@@ -699,7 +830,9 @@ class VerificationPanel(_FigurePanel):
         fields = [w for k, w in self.controls.items() if k not in setup]
         half = (len(fields) + 1) // 2
         grid = W.HBox([W.VBox(self._beside(fields[:half])), W.VBox(self._beside(fields[half:]))])
-        setup_box = W.HBox([W.VBox([setup["problem"], setup["noise"], setup["steps"]]),
+        setup["noise"].rule = _at_least(0, "the noise level is a standard deviation")
+        setup["steps"].rule = _at_least(1, "a run needs updates")
+        setup_box = W.HBox([W.VBox(self._beside([setup["problem"], setup["noise"], setup["steps"]])),
                             W.VBox([setup["device"], setup["dtype"]])])
         self.children = [self.header, grid, setup_box, self.verdict_html, self.stale_html, self.image, self.info]
         self.add_class("lrcourse-verification")
@@ -1031,7 +1164,10 @@ class ScheduleComposer(_FigurePanel):
                   "exp_gamma": lambda v: _sch.ExponentialLR(1.0, gamma=v),
                   "T_max": lambda v: (_sch.CosineAnnealingLR(1.0, T_max=v), _sch.CosineAnnealingWarmRestarts(1.0, T_0=v))}
         for k, probe in probes.items():
+            c[k].rule = _torch_rule(probe)
             _offer_only_valid(c[k], lambda v, probe=probe: _builds(probe, v))
+        c["lr"].rule = _torch_rule(lambda v: _opt.SGD(lr=v))
+        c["steps"].rule = _at_least(1, "a run needs updates")
         for k, w in c.items():
             w.add_class(f"t-{k}")
         self._setup_figure((9.5, 3.0))
@@ -1305,8 +1441,12 @@ class OptimizerPlayground(_FigurePanel):
         self.histories, self.effective_lrs, self.problem = {}, {}, None
         self.status = W.HTML()
         self.status.add_class("t-status")
-        left = W.VBox([self.controls[k] for k in ("problem", "noise", "steps")])
-        right = W.VBox(list(self.lr_sliders.values()))
+        self.controls["noise"].rule = _at_least(0, "the noise level is a standard deviation")
+        self.controls["steps"].rule = _at_least(1, "a run needs updates")
+        for label, o in racers.items():
+            self.lr_sliders[label].rule = _torch_rule(lambda v, o=o: dataclasses.replace(o, lr=v))
+        left = W.VBox(self._beside([self.controls[k] for k in ("problem", "noise", "steps")]))
+        right = W.VBox(self._beside(list(self.lr_sliders.values())))
         self.header = W.HTML("<b>Optimizer playground</b>: the same start, the same (noisy) gradients, "
                              "lrcourse's NumPy optimizers")
         self.children = [self.header, W.HBox([left, right]), self.image, self.status]

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -234,9 +235,9 @@ def test_verification_panel_in_jupyterlab(lab):
         lr.focus()
         for _ in range(4):
             lr.press("ArrowLeft")
-        readout = page.locator(".t-lr .widget-readout")
-        expect(readout).not_to_have_text("0.05")  # four steps of 10**0.05 down: about 0.0316
-        assert 0.028 < float(readout.inner_text()) < 0.035, readout.inner_text()
+        readout = page.locator(".t-lr .t-entry input")  # the box the number is read and typed in
+        expect(readout).to_have_value(re.compile(r"^0\.03\d*$"))  # four steps of 10**0.05 down: about 0.0316
+        assert 0.028 < float(readout.input_value()) < 0.035, readout.input_value()
         page.wait_for_function("(old) => { const i = document.querySelector('img.t-figure');"
                                " return i && i.src !== old && i.complete && i.naturalWidth > 600; }",
                                arg=second_src)

@@ -583,3 +583,65 @@ def test_example_builds_every_method():
         m = widgets.example(cls, steps=100)
         assert type(m) is cls
     assert widgets.example(O.Adam(lr=0.3)) == O.Adam(lr=0.3)
+
+
+# --------------------------------------------------------------------------- typed numbers (issue 12, part 3)
+@pytest.mark.parametrize("typed, message", [
+    ("-0.1", "Invalid learning rate value: -0.1 (torch's rule)"),
+    ("0", "lr is on a log scale here: positive values only"),
+    ("abc", "'abc' is not a number; allowed here: 1e-05 to 10"),
+    ("", "empty: type a number; allowed here: 1e-05 to 10"),
+    ("inf", "inf is not a finite number"),
+])
+def test_a_typed_value_the_control_cannot_take_is_answered_beside_it(typed, message):
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=40)
+    lr, before, redraws = panel.controls["lr"], panel.png(), panel.redraws
+    assert lr.readout is False  # a slider's own readout would clamp what is typed, silently
+    entry = panel.entries[lr]
+    assert entry.value == "0.05"
+    entry.value = typed
+    assert message in panel.refused and panel.refused.endswith("kept 0.05"), panel.refused
+    assert message in html_text(panel.notes[lr].value) and "✗" in panel.notes[lr].value
+    assert lr.value == 0.05 and entry.value == "0.05" and panel.redraws == redraws and panel.png() == before
+    entry.value = "0.01"  # a good value clears the note and recomputes
+    assert lr.value == 0.01 and panel.method.lr == 0.01 and panel.result.passed and panel.notes[lr].value == ""
+
+
+def html_text(value):
+    import html
+
+    return html.unescape(value)
+
+
+def test_a_valid_value_beyond_the_slider_widens_it_and_is_used():
+    panel = VerificationPanel(O.SGD(lr=0.01), problem="ill-conditioned quadratic", steps=30)
+    panel.entries[panel.controls["lr"]].value = "1e6"  # torch takes any lr >= 0: the run diverges, both sides
+    assert panel.controls["lr"].value == 1e6 and panel.controls["lr"].max >= 6 and panel.method.lr == 1e6
+    assert panel.refused is None and panel.verdict
+    steps = panel.entries[panel.controls["steps"]]
+    steps.value = "12.5"
+    assert "steps takes a whole number, got 12.5" in panel.refused and panel.controls["steps"].value == 30
+    steps.value = "0"
+    assert "a run needs updates: at least 1" in panel.refused
+    steps.value = "1500"
+    assert panel.controls["steps"].value == 1500 and panel.result.steps == 1500
+
+
+def test_typed_values_in_every_panel_follow_torchs_rules():
+    panel = VerificationPanel(O.Adam(lr=0.05), steps=20)
+    panel.entries[panel.controls["beta1"]].value = "1.0"
+    assert "Invalid beta parameter at index 0: 1.0 (torch's rule)" in panel.refused
+    panel.entries[panel.controls["weight_decay"]].value = "0.01"  # a value that may be 0: typed on
+    assert panel.method.weight_decay == 0.01
+    panel.entries[panel.controls["weight_decay"]].value = "0"
+    assert panel.method.weight_decay == 0.0 and not panel.controls["weight_decay"].toggle.value
+    composer = ScheduleComposer(steps=100)
+    composer.entries[composer.controls["lr"]].value = "-1"
+    assert "Invalid learning rate value: -1.0 (torch's rule)" in composer.refused
+    composer.entries[composer.controls["T_mult"]].value = "9"
+    assert "9 is outside this slider: allowed here: 1 to 4" in composer.refused
+    race = OptimizerPlayground(problem="ill-conditioned quadratic", steps=20)
+    race.entries[race.lr_sliders["Adam"]].value = "-3"
+    assert "Invalid learning rate value: -3.0 (torch's rule)" in race.refused
+    race.entries[race.lr_sliders["Adam"]].value = "0.2"
+    assert race.lr_sliders["Adam"].value == 0.2
