@@ -1,0 +1,28 @@
+"""Hooks for every pytest run in this repository: tests/, doctests, and notebooks under nbval.
+
+Notebooks (nbval's kernels here, tests/test_exercises.py's own) start in forked kernels: fresh
+processes with the heavy libraries already imported (tools/forked_kernels.py says what that keeps
+and what it shares). LRCOURSE_FORKED_KERNELS=0 gives ordinary kernels.
+"""
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent / "tools"))
+import forked_kernels  # noqa: E402
+
+
+def pytest_configure(config):
+    if not forked_kernels.available() or not config.pluginmanager.hasplugin("nbval"):
+        return
+    import nbval.kernel
+
+    base = nbval.kernel.NbvalKernelspecManager
+    forked = forked_kernels.kernel_spec_manager_class()
+
+    class ForkedCurrentEnv(base):
+        def get_kernel_spec(self, kernel_name):
+            if kernel_name == nbval.kernel.CURRENT_ENV_KERNEL_NAME:
+                return forked.get_kernel_spec(self, kernel_name)
+            return super().get_kernel_spec(kernel_name)
+
+    nbval.kernel.NbvalKernelspecManager = ForkedCurrentEnv

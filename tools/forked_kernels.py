@@ -1,0 +1,332 @@
+"""Fresh Jupyter kernels in 0.1 s instead of 3.4 s, for the test suite's ~90 notebook runs.
+
+A kernel's start is mostly imports: Python and ipykernel 0.35 s, torch 2.1 s, matplotlib 0.8 s of
+CPU. On the 2-core CI machine that was a third of `make test`. Here one *server* process imports
+those libraries once, then forks a new process for every kernel: each kernel is still a new
+process with an empty namespace, its own working directory, its environment, fresh random seeds
+and its own lifetime, but it starts with the libraries already loaded.
+
+    python tools/forked_kernels.py launch -f CONNECTION_FILE   # what Jupyter runs, as a kernel
+
+`launch` connects to the server for its Python and environment (starting it when there is none),
+hands it the connection file, its working directory, environment and stdio, and then stands in for
+the kernel: Jupyter's interrupts and signals are forwarded, and it exits with the kernel's status.
+If the launcher dies, the kernel dies with it. A server only serves callers with the same
+interpreter and the same environment, since some switches are read when a library loads (the
+second-CPU pass's NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE, ATEN_CPU_CAPABILITY, GLIBC_TUNABLES
+...); it exits after IDLE_S seconds without kernels.
+
+What a forked kernel shares with its siblings, unlike fresh processes: the libraries' import-time
+state (the tests' notebooks set what they use in their setup cell) and Python's string-hash seed
+(set iteration order). The second-CPU pass runs under another server, hence another hash seed, so a
+notebook whose output depends on it would still fail one of the two passes.
+
+`LRCOURSE_FORKED_KERNELS=0` turns this off: the tests then start ordinary kernels.
+Linux only (pidfd); elsewhere the tests start ordinary kernels.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import select
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+IDLE_S = 30
+# Imported once by the server; what every notebook's setup cell would import anyway.
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "torch", "matplotlib",
+           "matplotlib.pyplot", "matplotlib_inline.backend_inline", "ipywidgets")
+# Variables that differ between callers of one test run but are read by no library at import.
+_VOLATILE = ("PYTEST_", "JPY_", "LRCOURSE_FORKED_")
+
+
+def available() -> bool:
+    return (sys.platform.startswith("linux") and hasattr(os, "pidfd_open")
+            and os.environ.get("LRCOURSE_FORKED_KERNELS", "1") != "0")
+
+
+def kernel_argv() -> list[str]:
+    """The kernel spec's argv: Jupyter substitutes {connection_file}."""
+    return [sys.executable, os.path.abspath(__file__), "launch", "-f", "{connection_file}"]
+
+
+def kernel_spec_manager_class():
+    """A KernelSpecManager whose `python3` (and nbval's current-env kernel) start forked kernels."""
+    import ipykernel.kernelspec
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    class ForkedKernelSpecManager(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):
+            spec = ipykernel.kernelspec.get_kernel_dict()
+            spec["argv"] = kernel_argv()
+            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
+
+    return ForkedKernelSpecManager
+
+
+def _key() -> str:
+    env = sorted((k, v) for k, v in os.environ.items() if not k.startswith(_VOLATILE))
+    with open(__file__, "rb") as f:
+        me = f.read()
+    blob = json.dumps([sys.executable, sys.version, env]).encode() + me
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _socket_dir() -> str:
+    d = os.path.join(tempfile.gettempdir(), f"lrcourse-kernels-{os.getuid()}")
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    st = os.stat(d)
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:  # someone else's folder: never trust it
+        raise RuntimeError(f"{d} is not a private folder of this user")
+    return d
+
+
+# ----------------------------------------------------------------------------- wire format
+def _send(sock, obj, fds=()):
+    data = json.dumps(obj).encode()
+    msg = struct.pack("!I", len(data)) + data
+    if fds:
+        socket.send_fds(sock, [msg], list(fds))
+    else:
+        sock.sendall(msg)
+
+
+def _recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def _recv(sock, with_fds=0):
+    fds = []
+    if with_fds:
+        head, fds, _, _ = socket.recv_fds(sock, 4, with_fds)
+        if len(head) < 4:
+            head += _recv_exact(sock, 4 - len(head))
+    else:
+        head = _recv_exact(sock, 4)
+    (n,) = struct.unpack("!I", head)
+    return json.loads(_recv_exact(sock, n)), fds
+
+
+# ----------------------------------------------------------------------------- the launcher
+def _connect(path, deadline):
+    while True:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+            return s
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _server(path, lock_path):
+    """A connection to the server at `path`, started first if there is none."""
+    import fcntl
+
+    try:
+        return _connect(path, time.monotonic())
+    except OSError:
+        pass
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return _connect(path, time.monotonic())
+        except OSError:
+            with open(path[:-len(".sock")] + ".log", "ab") as log:
+                subprocess.Popen([sys.executable, os.path.abspath(__file__), "serve", path],
+                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 start_new_session=True, close_fds=True)
+            return _connect(path, time.monotonic() + 120)
+
+
+def launch(kernel_args: list[str]) -> int:
+    d = _socket_dir()
+    key = _key()
+    path, lock_path = os.path.join(d, key + ".sock"), os.path.join(d, key + ".lock")
+    request = {"args": kernel_args, "cwd": os.getcwd(), "env": dict(os.environ)}
+    for attempt in range(3):  # a server that was just exiting (idle) hangs up: start another
+        sock = _server(path, lock_path)
+        try:
+            _send(sock, request, fds=(0, 1, 2))
+            pid = _recv(sock)[0]["pid"]
+            break
+        except (EOFError, OSError):
+            sock.close()
+            if attempt == 2:
+                raise
+            time.sleep(0.2)
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(s, forward)
+    # A kernel started by Jupyter exits when the process that started it dies (ipykernel watches
+    # JPY_PARENT_PID); this kernel's parent is the server, so the launcher watches for it.
+    manager = int(os.environ.get("JPY_PARENT_PID") or os.getppid())
+    try:
+        manager_fd = os.pidfd_open(manager)
+    except OSError:  # already gone
+        forward(signal.SIGKILL, None)
+        return 1
+    while True:
+        ready, _, _ = select.select([sock, manager_fd], [], [])
+        if manager_fd in ready:
+            forward(signal.SIGKILL, None)
+            return 1
+        try:
+            return _recv(sock)[0]["status"]
+        except (EOFError, OSError):  # the server is gone: take the kernel with it
+            forward(signal.SIGKILL, None)
+            return 1
+
+
+# ----------------------------------------------------------------------------- the server
+def _child(conn_fds, request, stdio, launcher_pid):
+    """In the forked process: become the kernel the launcher asked for. Never returns."""
+    code = 1
+    try:
+        for fd in conn_fds:
+            os.close(fd)
+        os.setsid()
+        for i, fd in enumerate(stdio):
+            os.dup2(fd, i)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        import numpy as np
+
+        np.random.seed()  # what a fresh process's global generator would be: unseeded
+        _die_with(launcher_pid)
+        sys.argv = [sys.executable, *request["args"]]
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:  # noqa: BLE001 - whatever kills the kernel, report it and exit
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _die_with(pid):
+    import threading
+
+    fd = os.pidfd_open(pid)
+
+    def watch():
+        select.select([fd], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True, name="die-with-launcher").start()
+
+
+def serve(path: str) -> None:
+    import importlib
+
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel would
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = f"{path}.{os.getpid()}"
+    listener.bind(tmp)
+    os.chmod(tmp, 0o600)
+    listener.listen(16)
+    os.rename(tmp, path)  # callers never see a socket that is not listening yet
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, ("accept", None))
+    kernels = {}  # pid -> (connection, pidfd)
+    idle_since = time.monotonic()
+    try:
+        while kernels or time.monotonic() - idle_since < IDLE_S:
+            for key, _ in sel.select(timeout=1.0):
+                what, data = key.data
+                if what == "accept":
+                    conn, _ = listener.accept()
+                    try:
+                        request, stdio = _recv(conn, with_fds=3)
+                    except (EOFError, OSError, ValueError):
+                        conn.close()
+                        continue
+                    launcher = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+                    pid = os.fork()
+                    if pid == 0:
+                        _child([listener.fileno(), sel.fileno(), conn.fileno(),
+                                *(c.fileno() for c, _ in kernels.values()), *(p for _, p in kernels.values())],
+                               request, stdio, launcher)
+                    for fd in stdio:
+                        os.close(fd)
+                    pidfd = os.pidfd_open(pid)
+                    kernels[pid] = (conn, pidfd)
+                    sel.register(pidfd, selectors.EVENT_READ, ("exited", pid))
+                    sel.register(conn, selectors.EVENT_READ, ("launcher", pid))
+                    _send(conn, {"pid": pid})
+                elif what == "launcher":  # the launcher hung up before its kernel ended
+                    try:
+                        os.kill(data, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    sel.unregister(key.fileobj)
+                else:
+                    conn, pidfd = kernels.pop(data)
+                    _, status = os.waitpid(data, 0)
+                    sel.unregister(pidfd)
+                    os.close(pidfd)
+                    try:
+                        sel.unregister(conn)
+                    except KeyError:
+                        pass
+                    try:
+                        _send(conn, {"status": os.waitstatus_to_exitcode(status) & 0xFF})
+                    except OSError:
+                        pass
+                    conn.close()
+                    if not kernels:
+                        idle_since = time.monotonic()
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        listener.close()  # callers still in its queue see it hang up and start a new server
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["launch"]:
+        sys.exit(launch(sys.argv[2:]))
+    elif sys.argv[1:2] == ["serve"]:
+        serve(sys.argv[2])
+    else:
+        sys.exit(__doc__)
