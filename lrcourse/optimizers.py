@@ -123,7 +123,9 @@ class SparseGrad(NamedTuple):
         idx, vals = np.asarray(self.indices), np.asarray(self.values)
         rows, inverse = np.unique(idx, return_inverse=True)
         out = np.zeros((rows.size,) + vals.shape[1:], dtype=vals.dtype)
-        np.add.at(out, inverse.reshape(-1), vals)  # one entry at a time, in the order they came, as torch sums
+        # one entry at a time, in the order they came; torch sorts the entries first, so with more than
+        # a few duplicates its order of additions, and so the last bit of a sum, can differ
+        np.add.at(out, inverse.reshape(-1), vals)
         return SparseGrad(rows.astype(np.int64), out)
 
     def to_dense(self, shape) -> np.ndarray:

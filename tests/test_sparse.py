@@ -224,15 +224,18 @@ del _cls
 @settings(max_examples=N_EXAMPLES, deadline=None)
 @given(lookups=st.lists(st.integers(0, 9), max_size=30), seed=st.integers(0, 2**32 - 1), dtype=st.sampled_from(DTYPES))
 def test_coalesce_and_to_dense_are_torchs(lookups, seed, dtype):
-    """The same rows and, bit for bit, the same sums (duplicates added one at a time, in order)."""
+    """The same rows and the same sums, to the rounding of a sum: torch adds the duplicates in the order of
+    its sort (not stable beyond a few entries), we in the order they came."""
     vals = np.random.default_rng(seed).standard_normal((len(lookups), 2)).astype(dtype)
     g = SparseGrad(np.array(lookups, dtype=np.int64), vals)
     t = torch.sparse_coo_tensor(torch.tensor([lookups], dtype=torch.int64).reshape(1, -1), torch.from_numpy(vals),
                                 (10, 2)).coalesce()
     c = g.coalesce()
     np.testing.assert_array_equal(c.indices, t.indices()[0].numpy())
-    np.testing.assert_array_equal(c.values, t.values().numpy())
-    np.testing.assert_array_equal(g.to_dense((10, 2)), t.to_dense().numpy())
+    bound = 32 * np.finfo(dtype).eps * SparseGrad(g.indices, np.abs(vals)).coalesce().values
+    assert np.all(np.abs(c.values - t.values().numpy()) <= bound)
+    assert np.all(np.abs(g.to_dense((10, 2))[c.indices] - t.to_dense().numpy()[c.indices]) <= bound)
+    assert not np.any(np.delete(g.to_dense((10, 2)), c.indices, axis=0))
     np.testing.assert_array_equal((-g).values, -vals)
 
 
