@@ -51,6 +51,8 @@ MISTAKES = {
     "15_nadam": ("mu_next = nadam_mu(t + 1, beta1, self.momentum_decay)", "mu_next = mu"),
     "16_choosing_a_method": ("np.std(d, ddof=1)", "np.std(d)"),
     "17_lr_range_test_and_one_cycle": ("T_i *= T_mult", "T_i = T_i"),
+    "18_sparse_gradients": ("r = np.flatnonzero(np.bincount(np.asarray(indices), minlength=len(p)))",
+                            "r = np.arange(len(p))"),
 }
 
 

@@ -386,6 +386,9 @@ WRONG = [
     ("16_choosing_a_method", "16_choosing_a_method/q2", "np.std(d, ddof=1)", "np.std(d)", "population standard deviation"),
     ("16_choosing_a_method", "16_choosing_a_method/q3", "if v is not None and np.ndim(v) > 0", "if v is not None",
      "scalars counted as one float each"),
+    ("18_sparse_gradients", "18_sparse_gradients/q2", "r = np.flatnonzero(np.bincount(np.asarray(indices), minlength=len(p)))",
+     "r = np.arange(len(p))",
+     "every row updated (dense Adam)"),
 ]
 
 

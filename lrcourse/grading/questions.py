@@ -537,6 +537,76 @@ def _mean_cosine(lr, T_max, eta_min):
     return float(np.mean(S.CosineAnnealingLR(lr, T_max=T_max, eta_min=eta_min)(np.arange(T_max))))
 
 
+# --------------------------------------------------------------------------- sparse gradients (lesson 18)
+def _sparse_case(rng):
+    """A gradient of a (rows, dim) table listed one entry per lookup, Zipf-like: repeats guaranteed."""
+    rows, dim = int(rng.integers(4, 10)), int(rng.integers(1, 4))
+    n = int(rng.integers(3, 12))
+    probs = 1.0 / np.arange(1, rows + 1) ** 1.2
+    indices = rng.choice(rows, size=n, p=probs / probs.sum())
+    indices[-1] = indices[0]                                  # at least one row listed twice
+    values = rng.standard_normal((n, dim)) * _logu(rng, 1e-3, 1.0)
+    return {"indices": indices.tolist(), "values": values.tolist(), "num_rows": rows}
+
+
+def _to_dense(indices, values, num_rows, *, last_wins=False):
+    """The dense (num_rows, dim) gradient of entries (indices, values): repeated rows summed."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.zeros((num_rows,) + values.shape[1:])
+    if last_wins:       # out[indices] += values: buffered fancy indexing keeps one entry per row
+        out[np.asarray(indices)] += values
+    else:
+        np.add.at(out, np.asarray(indices), values)
+    return out
+
+
+def _sparse_adam_update(params, exp_avg, exp_avg_sq, step, indices, values, lr, betas, eps, *, dense=False,
+                        eps_after=False, last_wins=False, t_from_zero=False):
+    """SparseAdam from scratch, with switches for the known mistakes (all off: _sparse_adam_reference)."""
+    p, m, v = (np.array(a, dtype=np.float64) for a in (params, exp_avg, exp_avg_sq))
+    beta1, beta2 = betas
+    t = step if t_from_zero else step + 1
+    g_full = _to_dense(indices, values, len(p), last_wins=last_wins)
+    r = np.arange(len(p)) if dense else np.unique(indices)
+    g = g_full[r]
+    m[r] = m[r] + (1 - beta1) * (g - m[r])
+    v[r] = v[r] + (1 - beta2) * (g * g - v[r])
+    if eps_after:
+        p[r] = p[r] - lr * (m[r] / (1 - beta1**t)) / (np.sqrt(v[r] / (1 - beta2**t)) + eps)
+    else:
+        p[r] = p[r] - lr * math.sqrt(1 - beta2**t) / (1 - beta1**t) * (m[r] / (np.sqrt(v[r]) + eps))
+    return np.stack([p, m, v])
+
+
+def _sparse_adam_reference(params, exp_avg, exp_avg_sq, step, indices, values, lr, betas, eps):
+    """lrcourse's SparseAdam, one update from the given state, as np.stack([p, m, v])."""
+    opt = O.SparseAdam(lr=lr, betas=tuple(betas), eps=eps)
+    state = O.SparseAdamState(int(step), np.array(exp_avg, dtype=np.float64), np.array(exp_avg_sq, dtype=np.float64))
+    grad = O.SparseGrad(np.asarray(indices, dtype=np.int64), np.asarray(values, dtype=np.float64))
+    p, state = opt.step(np.array(params, dtype=np.float64), grad, state)
+    return np.stack([p, state.exp_avg, state.exp_avg_sq])
+
+
+def _sparse_adam_kwargs(rng, i=0):
+    case = _sparse_case(rng)
+    shape = (case["num_rows"], len(case["values"][0]))
+    return {"params": rng.standard_normal(shape).tolist(), "exp_avg": (rng.standard_normal(shape) * 0.1).tolist(),
+            "exp_avg_sq": (rng.standard_normal(shape) ** 2 * 0.01).tolist(),
+            "step": int(rng.integers(0, 3)) if i % 2 == 0 else int(rng.integers(3, 2000)),
+            "indices": case["indices"], "values": case["values"], "lr": _logu(rng, 1e-3, 0.1),
+            "betas": [float(rng.uniform(0.8, 0.95)), float(rng.uniform(0.95, 0.9999))],
+            "eps": _logu(rng, 1e-8, 1e-3)}
+
+
+def _dense_adam_travel(lr, betas, *, geometric=True, sqrt_beta2=True):
+    """How far dense Adam moves a row that got one gradient at a late update, in all (eps ignored)."""
+    beta1, beta2 = betas
+    first = lr * (1 - beta1) / math.sqrt(1 - beta2)
+    if not geometric:
+        return first
+    return first / (1 - beta1 / (math.sqrt(beta2) if sqrt_beta2 else beta2))
+
+
 # --------------------------------------------------------------------------- range test, one-cycle, SGDR
 def _range_lrs(lr_min, lr_max, steps):
     return [lr_min * (lr_max / lr_min) ** (k / (steps - 1)) for k in range(steps)]
@@ -1187,6 +1257,33 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
             Mistake("reaches eta_min before the restart", "T_cur runs 0 .. T_i - 1 and the angle is pi * T_cur / T_i: "
                     "the LR never quite reaches eta_min", _sgdr_variant(reach_min=True)),
         )),
+    ),
+    "18_sparse_gradients": (
+        _fn("q1", "A sparse gradient, dense", "sparse_to_dense", _to_dense, _sparse_case, (
+            Mistake("repeated rows not summed (out[indices] += values)", "NumPy's buffered fancy indexing keeps one "
+                    "entry per repeated row: sum with np.add.at(out, indices, values)",
+                    _switched(_to_dense, last_wins=True)),
+        )),
+        _fn("q2", "SparseAdam: one update", "sparse_adam_update", _sparse_adam_reference, _sparse_adam_kwargs, (
+            Mistake("every row updated (dense Adam)", "SparseAdam leaves the rows without a gradient alone: "
+                    "update m, v and p on the rows in indices only", _switched(_sparse_adam_update, dense=True)),
+            Mistake("eps added after the bias correction", "torch's SparseAdam adds eps to sqrt(v) and puts both "
+                    "corrections in the step size: lr * sqrt(1 - beta2**t) / (1 - beta1**t) * m / (sqrt(v) + eps)",
+                    _switched(_sparse_adam_update, eps_after=True)),
+            Mistake("repeated rows not summed", "coalesce first: a row listed twice gets the sum of its entries "
+                    "(np.add.at), then one update", _switched(_sparse_adam_update, last_wins=True)),
+            Mistake("t starting at 0", "t = step + 1 is the number of this update", _switched(_sparse_adam_update,
+                                                                                           t_from_zero=True)),
+        ), points=4.0),
+        _fn("q3", "How far dense Adam moves a rare row", "dense_adam_travel", _dense_adam_travel,
+            lambda rng: {"lr": _logu(rng, 1e-4, 0.1), "betas": [float(rng.uniform(0.5, 0.95)),
+                                                                   float(rng.uniform(0.9, 0.9999))]}, (
+                Mistake("only the first step (SparseAdam's)", "dense Adam keeps stepping while m and v decay: sum "
+                        "the steps over k = 0, 1, 2, ...", _switched(_dense_adam_travel, geometric=False)),
+                Mistake("beta2 instead of sqrt(beta2) in the ratio", "the step divides by sqrt(v), which decays "
+                        "by sqrt(beta2) per update: ratio beta1 / sqrt(beta2)",
+                        _switched(_dense_adam_travel, sqrt_beta2=False)),
+            )),
     ),
 }
 
