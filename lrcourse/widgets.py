@@ -458,6 +458,14 @@ def _sticky_limits(current, arrays, log=False, slack=3.0):
     return bottom, top
 
 
+def _sticky_right(ax, right: float, left: float = 0.0):
+    """Set the x axis to [left, a round number >= right], kept while ``right`` still fills at
+    least 2/3 of it: changing the number of steps then redraws only the lines."""
+    lo, current = ax.get_xlim()
+    if not (lo == left and right <= current <= 1.5 * max(right, 1)):
+        ax.set_xlim(left, max(_nice_up(max(right, 1)), left + 1))
+
+
 def _nice_down(x: float) -> float:
     e = math.floor(math.log10(x))
     for m in (10.0, 8.0, 6.0, 5.0, 4.0, 3.0, 2.5, 2.0, 1.5, 1.2, 1.0):
@@ -522,6 +530,7 @@ class _FigurePanel(W.VBox):
         self._hold = 0
         self._dynamic = []      # artists redrawn on every update (animated: the full draw skips them)
         self._bg, self._bg_key = None, None
+        self._backgrounds = {}  # static key -> saved background: going back to earlier axes is a blit
         self.redraws = 0        # PNGs sent
         self.full_draws = 0     # of which needed the axes, ticks and legends drawn again
         self.timings = {}
@@ -622,9 +631,15 @@ class _FigurePanel(W.VBox):
         t0 = time.perf_counter()
         canvas = self._canvas
         key = self._static_key()
+        if self._bg is None:  # the figure was laid out afresh, or half drawn: no saved background holds
+            self._backgrounds.clear()
         if key != self._bg_key or self._bg is None:
+            self._bg, self._bg_key = self._backgrounds.get(key), key
+        if self._bg is None:
             canvas.draw()
-            self._bg, self._bg_key = canvas.copy_from_bbox(self.figure.bbox), key
+            self._bg = self._backgrounds[key] = canvas.copy_from_bbox(self.figure.bbox)
+            while len(self._backgrounds) > 8:  # each is a full RGBA bitmap of the figure (about 0.7 MB)
+                del self._backgrounds[next(iter(self._backgrounds))]
             self.full_draws += 1
         else:
             canvas.restore_region(self._bg)
@@ -1026,7 +1041,7 @@ class VerificationPanel(_FigurePanel):
         has_ref = r.torch_curve is not None
         a["t_curve"].set_data((steps, r.torch_curve) if has_ref else ([], []))
         cax = a["curve_ax"]
-        cax.set_xlim(0, max(n - 1, 1))
+        _sticky_right(cax, n - 1)
         log = cax.get_yscale() == "log"
         lim = _sticky_limits(a.get("curve_lim"), [r.numpy_curve, r.torch_curve] if log else
                              [r.numpy_curve, r.torch_curve, [0.0]], log=log)
@@ -1050,7 +1065,7 @@ class VerificationPanel(_FigurePanel):
             else:
                 line.set_visible(False)
         a["tol"].set_ydata([r.tolerance, r.tolerance] if has_ref else [np.nan, np.nan])
-        eax.set_xlim(0, max(r.steps - 1, 1))
+        _sticky_right(eax, r.steps - 1)
         worst = _finite(list(r.errors.values()), log=True)
         top = max(r.tolerance * 1e3, float(worst.max()) * 10 if worst.size else 0.0)
         eax.set_ylim(_FLOOR / 3, 10.0 ** math.ceil(math.log10(top)))
@@ -1326,7 +1341,7 @@ class ScheduleComposer(_FigurePanel):
         self._t_line.set_data((x, result.torch_curve) if result.torch_curve is not None else ([], []))
         ms = sched.milestones
         self._milestone.set_xdata([ms[0], ms[0]] if ms else [np.nan, np.nan])
-        self._ax.set_xlim(0, max(steps - 1, 1))
+        _sticky_right(self._ax, steps - 1)
         lim = _sticky_limits(self._lr_lim, [result.numpy_curve, result.torch_curve, [0.0]])
         if lim:
             self._lr_lim = lim
@@ -1341,7 +1356,7 @@ class ScheduleComposer(_FigurePanel):
             self._err_line.set_data([], [])
             self._tol.set_ydata([np.nan] * 2)
             top = 1e-9
-        self._eax.set_xlim(0, max(steps - 1, 1))
+        _sticky_right(self._eax, steps - 1)
         self._eax.set_ylim(_FLOOR / 3, 10.0 ** math.ceil(math.log10(top)))
 
 
@@ -1559,12 +1574,12 @@ class OptimizerPlayground(_FigurePanel):
         if self._lax.get_yscale() != scale:
             self._lax.set_yscale(scale)
             self._loss_lim = None
-        self._lax.set_xlim(0, steps)
+        _sticky_right(self._lax, steps)
         lim = _sticky_limits(self._loss_lim, losses, log=positive)
         if lim:
             self._loss_lim = lim
             self._lax.set_ylim(*lim)
-        self._eax.set_xlim(1, max(steps, 2))
+        _sticky_right(self._eax, max(steps, 2), left=1.0)
         lim = _sticky_limits(self._eff_lim, lrs, log=True)
         if lim:
             self._eff_lim = lim

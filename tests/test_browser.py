@@ -99,9 +99,10 @@ def _tour_copy(dest: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A private JupyterLab on 127.0.0.1 (random port and token); yields (url, token, dirs)."""
+@contextlib.contextmanager
+def jupyterlab(tmp_path: Path, prepare=None):
+    """A private JupyterLab on 127.0.0.1 (random port and token) serving ``tmp_path/root``, where
+    ``prepare(root)`` puts the notebooks; yields (url, token).  Everything it started is killed after."""
     root, run_dir = tmp_path / "root", tmp_path / "runtime"
     settings, workspaces = tmp_path / "settings", tmp_path / "workspaces"
     for d in (root, run_dir, settings, workspaces):
@@ -111,9 +112,8 @@ def lab(tmp_path):
     notify.mkdir(parents=True)
     (notify / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
                                                                          "checkForUpdates": False}))
-    _tour_copy(root)
-    for folder in ("notebooks", "exercises", "solutions"):  # the layout `make lab` serves, as a copy
-        shutil.copytree(ROOT / folder, root / folder)
+    if prepare is not None:
+        prepare(root)
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(run_dir), JUPYTERLAB_SETTINGS_DIR=str(settings),
                JUPYTERLAB_WORKSPACES_DIR=str(workspaces), PYTHONUNBUFFERED="1")
@@ -128,7 +128,8 @@ def lab(tmp_path):
         deadline = time.monotonic() + 60
         while True:
             if server.poll() is not None:
-                pytest.fail(f"JupyterLab exited with {server.returncode}:\n{(tmp_path / 'jupyterlab.log').read_text()}")
+                raise RuntimeError(f"JupyterLab exited with {server.returncode}:\n"
+                                   f"{(tmp_path / 'jupyterlab.log').read_text()}")
             try:
                 with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2) as r:
                     if r.status == 200:
@@ -136,9 +137,9 @@ def lab(tmp_path):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("JupyterLab did not answer within 60 s")
+                raise RuntimeError("JupyterLab did not answer within 60 s")
             time.sleep(0.3)
-        yield url, token, tmp_path
+        yield url, token
     finally:
         kernels = _pids_mentioning(str(run_dir))  # kernels run in their own sessions
         try:
@@ -152,6 +153,22 @@ def lab(tmp_path):
             server.wait(timeout=10)
         _kill(kernels + _pids_mentioning(str(run_dir)))
         log.close()
+
+
+def _course_copy(root: Path):
+    _tour_copy(root)
+    for folder in ("notebooks", "exercises", "solutions"):  # the layout `make lab` serves, as a copy
+        shutil.copytree(ROOT / folder, root / folder)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab serving the tour's panel cell and a copy of the course; yields (url, token, tmp_path)."""
+    try:
+        with jupyterlab(tmp_path, _course_copy) as (url, token):
+            yield url, token, tmp_path
+    except RuntimeError as e:
+        pytest.fail(str(e))
 
 
 @contextlib.contextmanager
