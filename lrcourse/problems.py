@@ -598,6 +598,14 @@ def train_rows(opt, nets, lrs, steps, schedule=None):
     ((2, 2, 129), (3, 2, 2))
     """
     lrs = np.asarray(lrs, dtype=np.float64)
+    if lrs.ndim != 1 or not lrs.size or not np.all(np.isfinite(lrs) & (lrs >= 0)):
+        raise ValueError(f"lrs must be a non-empty list of LRs >= 0, got {lrs.tolist()}")
+    if not nets or not all(hasattr(net, "grad_rows") and getattr(net, "batch_size", None) for net in nets):
+        raise ValueError("nets must be problems with grad_rows and a batch_size, e.g. "
+                         "[ResidualMLP(batch_size=128, seed=s) for s in range(5)]")
+    if schedule is not None and (not callable(schedule) or getattr(schedule, "kind", None) == "plateau"):
+        raise TypeError(f"schedule must be a function of t (a closed-form schedule such as LinearLR(1.0, ...)), "
+                        f"got {schedule!r}; ReduceLROnPlateau reacts to each run and cannot be shared by the rows")
     S, L = len(nets), len(lrs)
     P = np.repeat(np.stack([net.x0 for net in nets]), L, axis=0)
     state = opt.init(P)

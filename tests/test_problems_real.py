@@ -137,3 +137,15 @@ def test_train_rows_marks_a_diverged_run_inf_from_then_on():
     assert np.isfinite(losses[:, 0, 0]).all()
     first = int(np.argmax(np.isinf(losses[:, 0, 1])))
     assert 0 < first and np.isinf(losses[first:, 0, 1]).all()
+
+
+def test_train_rows_refuses_what_it_cannot_train():
+    nets = [P.ResidualMLP(depth=1, width=4, batch_size=8)]
+    with pytest.raises(ValueError, match="lrs must be a non-empty list of LRs >= 0"):
+        P.train_rows(O.SGD(), nets, [0.1, -1.0], 2)
+    with pytest.raises(ValueError, match="grad_rows and a batch_size"):
+        P.train_rows(O.SGD(), [P.ResidualMLP(depth=1, width=4)], [0.1], 2)       # full batch: no minibatches
+    with pytest.raises(ValueError, match="grad_rows and a batch_size"):
+        P.train_rows(O.SGD(), [P.LogisticRegression(batch_size=8)], [0.1], 2)
+    with pytest.raises(TypeError, match="ReduceLROnPlateau reacts to each run"):
+        P.train_rows(O.SGD(), nets, [0.1], 2, schedule=S.ReduceLROnPlateau(1.0))
