@@ -1,10 +1,11 @@
 """The verification panel in a real browser: JupyterLab + Debian's Chromium, headless.
 
-Opens a copy of the first panel of notebooks/widgets_tour.ipynb (setup cell + the lesson
-one-liner ``VerificationPanel(optimizers.Adam(lr=0.05), problem="Rosenbrock")``) in a
-temporary root, runs all cells, then moves the ``steps`` and ``lr`` sliders with the
+Opens a copy of the learner-code panel of notebooks/widgets_tour.ipynb (setup cell + lesson
+12's ``adam_step`` in a ``VerificationPanel(adam_step, like=optimizers.Adam(lr=0.05), ...)``)
+in a temporary root, runs all cells, then moves the ``steps`` and ``lr`` sliders with the
 keyboard and checks, in the page, that the verdict text changes and that the figure is
-redrawn (a new image, not blank).  What only a browser shows: with JupyterLab 4.6 widget
+redrawn (a new image, not blank); then types a value torch refuses and one that is not a
+number into the ``lr`` box, and checks the message beside it and that nothing was redrawn.  What only a browser shows: with JupyterLab 4.6 widget
 messages run on another kernel thread, which breaks pyplot-based callbacks (see
 docs/browser-testing.md).
 
@@ -82,12 +83,13 @@ def _kill(pids):
 
 
 def _tour_copy(dest: Path) -> Path:
-    """The setup cell and the first panel cell of the tour, outputs cleared, in ``dest``."""
+    """The setup cell and the learner-code panel cell of the tour, outputs cleared, in ``dest``."""
     import nbformat
 
     nb = nbformat.read(TOUR, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code" and "colab-install" not in c.metadata.get("tags", [])]
-    panel_cell = next(c for c in code if "VerificationPanel(optimizers.Adam(lr=0.05)" in c.source)
+    panel_cell = next(c for c in code if "VerificationPanel(adam_step, like=optimizers.Adam(lr=0.05)" in c.source)
+    panel_cell.source = "from lrcourse.widgets import VerificationPanel\n\n" + panel_cell.source
     cells = [nb.cells[0], code[0], panel_cell]
     for c in cells:
         if c.cell_type == "code":
@@ -231,7 +233,7 @@ def test_verification_panel_in_jupyterlab(lab):
         shape, ink, first_pixels = _png_stats(image.screenshot(path=str(shots / "1-figure.png")))
         assert shape[1] > 600 and ink > 0.03, f"the figure is blank ({ink:.1%} ink), see {shots}"
         text_300 = verdict.inner_text()
-        assert "lrcourse.optimizers.Adam" in page.locator(".t-header").inner_text()
+        assert "your adam_step (standing for lrcourse.optimizers.Adam)" in page.locator(".t-header").inner_text()
 
         # the steps slider, with the keyboard: one step right is 310 steps
         handle = page.locator(".t-steps .noUi-handle")
@@ -263,6 +265,18 @@ def test_verification_panel_in_jupyterlab(lab):
         _, ink3, third_pixels = _png_stats(image.screenshot(path=str(shots / "3-figure-lr-0.0316.png")))
         assert ink3 > 0.03 and third_pixels not in (first_pixels, second_pixels)
         page.screenshot(path=str(shots / "3-after-lr.png"), full_page=True)
+
+        # bad input, typed: answered beside the control, the value kept, no new figure
+        shown, src = readout.input_value(), image.get_attribute("src")
+        note = page.locator(".t-lr .t-note")
+        for typed, message in [("-0.1", "Invalid learning rate value: -0.1 (torch's rule)"),
+                               ("abc", "'abc' is not a number")]:
+            readout.fill(typed)
+            readout.press("Enter")
+            expect(note).to_contain_text(message)
+            expect(readout).to_have_value(shown)
+        page.screenshot(path=str(shots / "4-refused.png"), full_page=True)
+        assert image.get_attribute("src") == src and verdict.inner_text().startswith("MATCH")
         assert page.locator("img.t-figure").count() == 1, "one panel, one figure"
         assert not errors, f"JavaScript errors in the page: {errors}"
     elapsed = time.monotonic() - t0

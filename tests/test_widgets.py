@@ -645,3 +645,35 @@ def test_typed_values_in_every_panel_follow_torchs_rules():
     assert "Invalid learning rate value: -3.0 (torch's rule)" in race.refused
     race.entries[race.lr_sliders["Adam"]].value = "0.2"
     assert race.lr_sliders["Adam"].value == 0.2
+
+
+def test_tour_cells_never_change_an_earlier_cells_panel():
+    """After Run All each panel still shows the settings its own cell names (issue 12, part 5): no cell
+    sets a control of, or calls .set on, a panel made in an earlier cell."""
+    import ast
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "widgets_tour.ipynb").read_text())
+    made = {}  # panel name -> the cell that made it
+    panels = ("VerificationPanel", "ScheduleComposer", "OptimizerPlayground", "MomentumPanel")
+    for i, cell in enumerate(c for c in nb["cells"] if c["cell_type"] == "code"):
+        source = "\n".join(line for line in "".join(cell["source"]).splitlines() if not line.startswith(("%", "!")))
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
+                    getattr(node.value.func, "id", None) in panels:
+                made.update({t.id: i for t in node.targets if isinstance(t, ast.Name)})
+        for node in ast.walk(tree):
+            target = None
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "set":
+                target = node.func.value
+            elif isinstance(node, ast.Assign):
+                for t in node.targets:
+                    while isinstance(t, (ast.Attribute, ast.Subscript)):
+                        t = t.value
+                    target = t if isinstance(t, ast.Name) and isinstance(node.targets[0], (ast.Attribute,
+                                                                                           ast.Subscript)) else target
+            name = getattr(target, "id", None)
+            assert name not in made or made[name] == i, f"code cell {i} changes {name}, the panel of cell {made[name]}"
+    assert len(made) >= 6
