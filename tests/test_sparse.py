@@ -446,3 +446,27 @@ def test_sparse_adam_fields_are_torchs():
     assert [k for k, _ in ours] == ["lr", "betas", "eps", "maximize"]
     for k, v in ours:
         assert topt.param_groups[0][k] == v, k
+
+
+def test_verification_panel_checks_a_learners_lazy_update():
+    """The panel of lesson 18: the learner's step function on the sparse problem, against torch's SparseAdam."""
+    from lrcourse.widgets import VerificationPanel
+
+    def sparse_adam_step(params, grad, state, lr, betas=(0.9, 0.999), eps=1e-8, lazy=True):
+        (b1, b2), t = betas, state.step + 1
+        g = grad.to_dense(params.shape)
+        r = np.unique(grad.indices) if lazy else np.arange(len(params))
+        m, v, p = state.exp_avg.copy(), state.exp_avg_sq.copy(), params.copy()
+        m[r] = m[r] + (1 - b1) * (g[r] - m[r])
+        v[r] = v[r] + (1 - b2) * (g[r] ** 2 - v[r])
+        p[r] = p[r] - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * (m[r] / (np.sqrt(v[r]) + eps))
+        return p, state._replace(step=t, exp_avg=m, exp_avg_sq=v)
+
+    def dense_step(params, grad, state, lr, betas=(0.9, 0.999), eps=1e-8):
+        return sparse_adam_step(params, grad, state, lr, betas, eps, lazy=False)
+
+    small = verify.sparse_problem()
+    good = VerificationPanel(sparse_adam_step, like=SparseAdam(lr=0.05), problem=small, steps=20, device="cpu")
+    assert good.result.passed and good.verdict.startswith("MATCH"), good.verdict
+    bad = VerificationPanel(dense_step, like=SparseAdam(lr=0.05), problem=small, steps=20, device="cpu")
+    assert not bad.result.passed and "MISMATCH" in bad.verdict, bad.verdict
