@@ -470,3 +470,16 @@ def test_verification_panel_checks_a_learners_lazy_update():
     assert good.result.passed and good.verdict.startswith("MATCH"), good.verdict
     bad = VerificationPanel(dense_step, like=SparseAdam(lr=0.05), problem=small, steps=20, device="cpu")
     assert not bad.result.passed and "MISMATCH" in bad.verdict, bad.verdict
+
+
+@pytest.mark.parametrize("cls", O.SPARSE_OPTIMIZERS, ids=lambda c: c.__name__)
+def test_lr_override_and_params_checked_with_sparse_gradients(cls):
+    opt = cls(lr=0.1)
+    p = np.zeros((4, 2))
+    g = SparseGrad(np.array([1]), np.ones((1, 2)))
+    with pytest.raises(ValueError, match="Invalid learning rate value: -0.5"):
+        opt.step(p, g, opt.init(p), lr=-0.5)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        opt.step(np.zeros((4, 2), dtype=np.int64), g, opt.init(p))
+    p1, _ = opt.step(p, g, opt.init(p), lr=0.0)   # a schedule may give LR 0 (torch accepts it per step)
+    np.testing.assert_array_equal(p1, p)
