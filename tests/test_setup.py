@@ -158,3 +158,26 @@ def test_every_notebook_opens_with_its_launch_links_and_install_cell():
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "launch_cells.py"), "--check"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_readme_and_index_state_the_tolerances_check_uses():
+    """The learner-facing texts name every tolerance check() and the grader apply, and which question has the wider one."""
+    from lrcourse.grading import questions
+
+    def short(tol: float) -> str:  # 1e-09 -> 1e-9, as the texts write it
+        mantissa, exponent = f"{tol:.0e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+
+    tols = {}
+    for qs in questions.QUESTIONS.values():
+        for q in qs:
+            tols.setdefault(short(q.tol), set()).add(q.target)
+    readme = (ROOT / "README.md").read_text()
+    index = "\n".join("".join(c["source"]) for c in json.loads((ROOT / "notebooks" / "00_index.ipynb").read_text())["cells"])
+    common = max(tols, key=lambda t: len(tols[t]))
+    for text in (readme, index):
+        assert all(t in text for t in tols), (sorted(tols), "missing from a text")
+    for tol, targets in tols.items():
+        if tol != common:  # the exception is named next to its tolerance
+            assert any(re.search(rf"{re.escape(tol)}[^.\n]*{t[2:] if t.startswith('My') else t}", readme) for t in targets)
+            assert any(re.search(rf"{re.escape(tol)}[^.\n]*(NAdam|{t})", index.replace("\n", " ")) for t in targets)
