@@ -46,8 +46,9 @@ from . import schedules as _sch
 __all__ = ["VerificationPanel", "ScheduleComposer", "OptimizerPlayground", "example"]
 
 DPI = 72
-_DESC = {"description_width": "120px"}
-def _wide(width="390px"):
+_DESC = {"description_width": "100px"}
+FONT = 11  # px (DPI 72): shown at 0.83 of its size in a 1000 px wide JupyterLab with the file browser open, still 9 px
+def _wide(width="300px"):
     """A fresh Layout per widget (a shared one would hide or show them all at once)."""
     return W.Layout(width=width)
 
@@ -100,10 +101,10 @@ class _LogOrZero(W.HBox):
     def __init__(self, name, value, low, high, **kw):
         on = value > 0
         start = value if on else 10.0 ** round((low + high) / 2)
-        self.toggle = W.Checkbox(value=on, description=name, indent=False, layout=W.Layout(width="120px"))
+        self.toggle = W.Checkbox(value=on, description=name, indent=False, layout=W.Layout(width="100px"))
         self.slider = W.FloatLogSlider(value=start, base=10, min=low, max=high, step=0.05, readout_format=".3g",
                                        continuous_update=False, disabled=not on, readout=False,
-                                       layout=W.Layout(width="270px"))
+                                       layout=W.Layout(width="200px"))
         super().__init__([self.toggle, self.slider], **kw)
         self._sync = False
         self.value = float(value)
@@ -230,7 +231,7 @@ def _field_controls(method, steps: int, fixed=()) -> dict:
         if name in readonly:
             why = "your function does not take it" if name in fixed else "not editable here"
             w = W.HTML(f"<b>{html.escape(name)}</b>: <code>{html.escape(_readonly_text(value))}</code> "
-                       f"<i>({why})</i>", layout=W.Layout(width="390px"))
+                       f"<i>({why})</i>", layout=W.Layout(width="376px", max_width="100%"))
             w.add_class(f"t-{name}")
             controls[name] = w
             continue
@@ -504,6 +505,31 @@ def _encode_png(canvas) -> bytes:
     return buf.getvalue()
 
 
+def _columns(*boxes):
+    """Columns of controls side by side where there is room, one under the other where not."""
+    return W.HBox(list(boxes), layout=W.Layout(flex_flow="row wrap"))
+
+
+def _readable(fig):
+    """Tick labels, axis labels, titles and legends of ``fig`` at FONT px at least."""
+    for ax in fig.axes:
+        ax.tick_params(labelsize=FONT)
+        for text in (ax.xaxis.label, ax.yaxis.label, ax.title, ax.xaxis.get_offset_text(), ax.yaxis.get_offset_text()):
+            text.set_fontsize(max(text.get_fontsize(), FONT))
+        legend = ax.get_legend()
+        for t in legend.get_texts() if legend is not None else ():
+            t.set_fontsize(max(t.get_fontsize(), FONT))
+    for legend in fig.legends:
+        for t in legend.get_texts():
+            t.set_fontsize(max(t.get_fontsize(), FONT))
+
+
+def _top(n):
+    """Figure legend options: a row (or two) above all the axes, laid out by the constrained layout."""
+    return dict(loc="outside upper center", ncol=min(n, 4), fontsize=FONT, frameon=False, handlelength=1.8,
+                columnspacing=1.0, borderaxespad=0.2)
+
+
 def _above(ncol, fontsize):
     """Legend options that put it in a row above the axes, out of the data's way."""
     return dict(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=ncol, fontsize=fontsize, frameon=False,
@@ -520,9 +546,12 @@ class _FigurePanel(W.VBox):
     """What the three panels share: a figure they own, a PNG Image, a lock, recompute hooks."""
 
     _STALE = "the figure below shows the last valid settings"
+    _READABLE = False  # True: fonts raised to FONT px before each full draw (see _readable)
 
     def _setup_figure(self, size):
         self.figure = Figure(figsize=size, dpi=DPI)
+        if self._READABLE:  # room for FONT px labels and the legends above the axes, whatever their length
+            self.figure.set_layout_engine("constrained", w_pad=0.03, h_pad=0.03, wspace=0.04)
         self._canvas = FigureCanvasAgg(self.figure)
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.image.add_class("t-figure")
@@ -556,7 +585,9 @@ class _FigurePanel(W.VBox):
             if isinstance(slider, (W.IntSlider, W.FloatSlider, W.FloatLogSlider)):
                 self.entries[w] = _Entry(w, slider, lambda message, w=w: self._refuse_typed(w, message))
                 row.append(self.entries[w])
-            box = W.HBox(row + [note], layout=W.Layout(align_items="center"))
+            box = W.HBox(row + [note], layout=W.Layout(align_items="center", flex_flow="row wrap",
+                                                        display=w.layout.display))
+            w.layout.observe(lambda change, box=box: setattr(box.layout, "display", change["new"]), "display")
             for cls in w._dom_classes:
                 if cls.startswith("t-"):
                     box.add_class(cls)
@@ -636,6 +667,8 @@ class _FigurePanel(W.VBox):
         if key != self._bg_key or self._bg is None:
             self._bg, self._bg_key = self._backgrounds.get(key), key
         if self._bg is None:
+            if self._READABLE:
+                _readable(self.figure)
             canvas.draw()
             self._bg = self._backgrounds[key] = canvas.copy_from_bbox(self.figure.bbox)
             while len(self._backgrounds) > 8:  # each is a full RGBA bitmap of the figure (about 0.7 MB)
@@ -723,6 +756,7 @@ class _FigurePanel(W.VBox):
 
 # --------------------------------------------------------------------------- verification panel
 class VerificationPanel(_FigurePanel):
+
     """An lrcourse optimizer or schedule (or a learner's subclass of one, or a learner's own
     function) against torch, live.
 
@@ -762,6 +796,8 @@ class VerificationPanel(_FigurePanel):
         >>> panel.set(lr=0.01, betas=(0.8, 0.99)).method.betas   # one recompute for both
         (0.8, 0.99)
     """
+
+    _READABLE = True
 
     _SETTINGS = ("device", "dtype", "noise", "tolerance")
 
@@ -834,7 +870,7 @@ class VerificationPanel(_FigurePanel):
         self._sync_visibility()
 
         # -- layout
-        self._setup_figure((10.5, 3.3) if self.kind == "optimizer" else (9.0, 3.0))
+        self._setup_figure((9.4, 3.5) if self.kind == "optimizer" else (8.6, 3.2))
         self._layout_key = None
         self.header = W.HTML()
         self.header.add_class("t-header")
@@ -844,11 +880,11 @@ class VerificationPanel(_FigurePanel):
         self.info.add_class("t-info")
         fields = [w for k, w in self.controls.items() if k not in setup]
         half = (len(fields) + 1) // 2
-        grid = W.HBox([W.VBox(self._beside(fields[:half])), W.VBox(self._beside(fields[half:]))])
+        grid = _columns(W.VBox(self._beside(fields[:half])), W.VBox(self._beside(fields[half:])))
         setup["noise"].rule = _at_least(0, "the noise level is a standard deviation")
         setup["steps"].rule = _at_least(1, "a run needs updates")
-        setup_box = W.HBox([W.VBox(self._beside([setup["problem"], setup["noise"], setup["steps"]])),
-                            W.VBox([setup["device"], setup["dtype"]])])
+        setup_box = _columns(W.VBox(self._beside([setup["problem"], setup["noise"], setup["steps"]])),
+                             W.VBox([setup["device"], setup["dtype"]]))
         self.children = [self.header, grid, setup_box, self.verdict_html, self.stale_html, self.image, self.info]
         self.add_class("lrcourse-verification")
         self._watch(self.controls.values())
@@ -995,7 +1031,6 @@ class VerificationPanel(_FigurePanel):
         a = self._artists = {}
         n = 3 if two_d else 2
         axes = fig.subplots(1, n, gridspec_kw={"width_ratios": [1.0, 1.3, 1.3][-n:]})
-        fig.subplots_adjust(left=0.055 if n == 3 else 0.07, right=0.985, bottom=0.16, top=0.83, wspace=0.32)
         if two_d:
             ax = a["traj_ax"] = axes[0]
             ax.set_title("trajectory", fontsize=10, y=1.0, pad=4)
@@ -1012,14 +1047,12 @@ class VerificationPanel(_FigurePanel):
         (a["np_curve"],) = cax.plot([], [], "-", color=NUMPY_C, lw=2.2)
         (a["t_curve"],) = cax.plot([], [], "--", color=TORCH_C, lw=1.3)
         self._dyn(a["np_curve"]), self._dyn(a["t_curve"])
-        # legends sit above the axes: the data lines are drawn over the background (see _render)
-        cax.legend(handles=[_proxy(color=NUMPY_C, lw=2.2, label="lrcourse (NumPy)"),
-                            _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch")], **_above(2, 8))
-        if self.kind == "optimizer":
+        # one legend above the axes (see _draw), out of the data's way: lines are drawn over the background
+        if self.kind in ("optimizer", "plateau"):  # a plateau's cuts are factors: each one a step on a log axis
             cax.set_yscale("log")
         eax.set_xlabel("step" if self.kind != "plateau" else "epoch")
         eax.set_yscale("log")
-        eax.set_ylabel("per-step rel. error (0 at 1e-17)", fontsize=9)
+        eax.set_ylabel("rel. error per step\n(0 drawn at 1e-17)")
         a["tol"] = self._dyn(eax.axhline(1e-12, color="k", ls=":", lw=1.2))
         a["err_lines"], a["legend_key"] = [], None
         a["no_ref"] = self._dyn(eax.text(0.5, 0.5, "", transform=eax.transAxes, ha="center", va="center",
@@ -1072,13 +1105,14 @@ class VerificationPanel(_FigurePanel):
         a["no_ref"].set_text("" if has_ref else "no reference to compare with\n(torch is not installed)")
         legend_key = (tuple(fields), float(r.tolerance) if has_ref else None)
         if legend_key != a["legend_key"]:
-            if eax.get_legend() is not None:
-                eax.get_legend().remove()
-            handles = [_proxy(color=f"C{i % 10}", lw=1.3, label=f) for i, f in enumerate(fields)]
+            for old in list(self.figure.legends):
+                old.remove()
+            handles = [_proxy(color=NUMPY_C, lw=2.2, label="lrcourse (NumPy)"),
+                       _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch")]
+            handles += [_proxy(color=f"C{i % 10}", lw=1.3, label=f"error: {f}") for i, f in enumerate(fields)]
             if has_ref:
                 handles.append(_proxy(color="k", ls=":", lw=1.2, label=f"tolerance {r.tolerance:.0e}"))
-            if handles:
-                eax.legend(handles=handles, **_above(3, 7))
+            self.figure.legend(handles=handles, **_top(len(handles)))
             a["legend_key"] = legend_key
 
     def _draw_trajectory(self, r, problem):
@@ -1121,6 +1155,7 @@ def _known_mistakes(method, problem, dtype) -> list:
 
 # --------------------------------------------------------------------------- schedule composer
 class ScheduleComposer(_FigurePanel):
+
     """Warm-up + decay (+ cosine restarts) as an lrcourse ``SequentialLR``, checked against torch.
 
     ``.schedule`` is the lrcourse schedule, ``.result`` the ``runs.Comparison`` of its LRs with
@@ -1132,6 +1167,8 @@ class ScheduleComposer(_FigurePanel):
         >>> composer.result.passed, [type(s).__name__ for s in composer.schedule.schedulers]
         (True, ['LinearLR', 'CosineAnnealingLR'])
     """
+
+    _READABLE = True
 
     WARMUPS = ("none", "linear", "constant")
     _STALE = "the figure and the torch code below show the last valid settings"
@@ -1185,7 +1222,7 @@ class ScheduleComposer(_FigurePanel):
         c["steps"].rule = _at_least(1, "a run needs updates")
         for k, w in c.items():
             w.add_class(f"t-{k}")
-        self._setup_figure((9.5, 3.0))
+        self._setup_figure((8.6, 3.2))
         self.schedule, self.result, self.verdict = None, None, ""
         self.verdict_html = W.HTML()
         self.verdict_html.add_class("t-verdict")
@@ -1195,7 +1232,7 @@ class ScheduleComposer(_FigurePanel):
         right = W.VBox(self._beside([c[k] for k in ("decay", "step_size", "milestones", "gamma", "exp_gamma",
                                                     "auto_T_max", "T_max", "eta_min", "restarts", "T_mult")]))
         self.header = W.HTML("<b>Schedule composer</b>: warm-up, then decay, as one SequentialLR")
-        self.children = [self.header, W.HBox([left, right]), self.verdict_html, self.stale_html, self.image,
+        self.children = [self.header, _columns(left, right), self.verdict_html, self.stale_html, self.image,
                          self.code_html]
         self.add_class("lrcourse-composer")
         self._build_axes()
@@ -1281,23 +1318,22 @@ class ScheduleComposer(_FigurePanel):
     def _build_axes(self):
         fig = self.figure
         ax, eax = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.6, 1.0]})
-        fig.subplots_adjust(left=0.07, right=0.985, bottom=0.16, top=0.86, wspace=0.25)
         ax.set_ylabel("learning rate")
         ax.set_xlabel("update t")
         self._milestone = self._dyn(ax.axvline(np.nan, color="0.5", ls=":", lw=1))
         (self._np_line,) = ax.plot([], [], "-", color=NUMPY_C, lw=2.2)
         (self._t_line,) = ax.plot([], [], "--", color=TORCH_C, lw=1.3)
         self._dyn(self._np_line), self._dyn(self._t_line)
-        ax.legend(handles=[_proxy(color=NUMPY_C, lw=2.2, label="lrcourse SequentialLR"),
-                           _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch (the code below)"),
-                           _proxy(color="0.5", lw=1, ls=":", label="milestone")], **_above(3, 8))
+        fig.legend(handles=[_proxy(color=NUMPY_C, lw=2.2, label="lrcourse SequentialLR"),
+                            _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch (the code below)"),
+                            _proxy(color="0.5", lw=1, ls=":", label="milestone")], **_top(3))
         eax.set_title("|lrcourse − torch| / lr", fontsize=10, y=1.0, pad=4)
         eax.set_xlabel("update t")
         eax.set_yscale("log")
         (self._err_line,) = eax.plot([], [], color="C2", lw=1.2)
         self._dyn(self._err_line)
         self._tol = self._dyn(eax.axhline(1e-12, color="k", ls=":", lw=1.2))
-        eax.set_ylabel("rel. error (0 at 1e-17)", fontsize=9)
+        eax.set_ylabel("rel. error\n(0 drawn at 1e-17)")
         self._ax, self._eax, self._lr_lim = ax, eax, None
         for ax in fig.axes:
             ax.set_autoscale_on(False)
@@ -1400,6 +1436,7 @@ def _label(opt) -> str:
 
 
 class OptimizerPlayground(_FigurePanel):
+
     """Several optimizers racing on a 2-D surface, NumPy only (``runs.run``).
 
     ``optimizers``: a list of lrcourse optimizers or a dict label -> optimizer (default: SGD,
@@ -1414,6 +1451,8 @@ class OptimizerPlayground(_FigurePanel):
         >>> list(race.histories), race.effective_lrs["Adam"].shape
         (['SGD', 'SGD + momentum 0.9', 'RMSprop', 'Adagrad', 'Adam'], (30, 2))
     """
+
+    _READABLE = True
 
     def __init__(self, optimizers=None, problem="Rosenbrock", steps=300, noise=0.0):
         super().__init__()
@@ -1448,11 +1487,11 @@ class OptimizerPlayground(_FigurePanel):
             self.controls[f"lr:{label}"] = W.FloatLogSlider(
                 value=o.lr if o.lr > 0 else 1e-3, base=10, min=min(-5, math.floor(dec)), max=max(1, math.ceil(dec)),
                 step=0.05, readout_format=".3g", continuous_update=False, description=f"lr {label}",
-                style={"description_width": "170px"}, layout=W.Layout(width="430px"))
+                style={"description_width": "150px"}, layout=W.Layout(width="330px"))
         for k, w in self.controls.items():
             w.add_class("t-" + k.replace(":", "-").replace(" ", "_").replace("+", "p").replace(".", "_"))
         self.lr_sliders = {label: self.controls[f"lr:{label}"] for label in racers}
-        self._setup_figure((11.0, 3.4))
+        self._setup_figure((9.4, 3.6))
         self.histories, self.effective_lrs, self.problem = {}, {}, None
         self.status = W.HTML()
         self.status.add_class("t-status")
@@ -1464,7 +1503,7 @@ class OptimizerPlayground(_FigurePanel):
         right = W.VBox(self._beside(list(self.lr_sliders.values())))
         self.header = W.HTML("<b>Optimizer playground</b>: the same start, the same (noisy) gradients, "
                              "lrcourse's NumPy optimizers")
-        self.children = [self.header, W.HBox([left, right]), self.image, self.status]
+        self.children = [self.header, _columns(left, right), self.image, self.status]
         self.add_class("lrcourse-playground")
         self._problems = {}
         self._build_axes()
@@ -1492,11 +1531,10 @@ class OptimizerPlayground(_FigurePanel):
     def _build_axes(self):
         fig = self.figure
         self._tax, self._lax, self._eax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.0, 1.2, 1.2]})
-        fig.subplots_adjust(left=0.05, right=0.985, bottom=0.15, top=0.80, wspace=0.3)
         self._tax.set_title("trajectories", fontsize=10, y=1.0, pad=4)
         self._lax.set_title("loss per step", fontsize=10, y=1.0, pad=4)
         self._lax.set_xlabel("step")
-        self._eax.set_title("effective LR per coordinate (— x, ··· y)", fontsize=10, y=1.0, pad=4)
+        self._eax.set_title("effective LR (— x, ··· y)", fontsize=10, y=1.0, pad=4)
         self._eax.set_xlabel("step")
         self._eax.set_yscale("log")
         self._contour, self._contour_key = None, None
@@ -1512,8 +1550,7 @@ class OptimizerPlayground(_FigurePanel):
             (e1,) = self._eax.plot([], [], ":", color=col, lw=1.6)
             self._lines[label] = tuple(self._dyn(x) for x in (tr, lo, e0, e1))
         fig.legend(handles=[_proxy(color=f"C{i % 10}", lw=1.6, label=label) for i, label in enumerate(self.racers)],
-                   loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(self.racers), 6), fontsize=8,
-                   frameon=False)
+                   **_top(len(self.racers)))
         for ax in fig.axes:
             ax.set_autoscale_on(False)
 
