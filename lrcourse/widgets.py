@@ -549,9 +549,7 @@ class _FigurePanel(W.VBox):
     _READABLE = False  # True: fonts raised to FONT px before each full draw (see _readable)
 
     def _setup_figure(self, size):
-        self.figure = Figure(figsize=size, dpi=DPI)
-        if self._READABLE:  # room for FONT px labels and the legends above the axes, whatever their length
-            self.figure.set_layout_engine("constrained", w_pad=0.03, h_pad=0.03, wspace=0.04)
+        self.figure = Figure(figsize=size, dpi=DPI)  # laid out at its first draw (_lay_out)
         self._canvas = FigureCanvasAgg(self.figure)
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.image.add_class("t-figure")
@@ -626,12 +624,25 @@ class _FigurePanel(W.VBox):
         """Everything the static background depends on; a change forces a full draw."""
         key = [self.figure.get_size_inches().tobytes()]
         for ax in self.figure.axes:
-            key.append((ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale()))
+            key.append((ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
+                        ax.get_position().bounds))
         key.append(self._static_extra())
         return tuple(key)
 
     def _static_extra(self):
         return None
+
+    def _layout_id(self):
+        """What the figure's layout (axes positions) depends on beyond its size; see _lay_out."""
+        return None
+
+    def _lay_out(self):
+        """Fonts at FONT px; the constrained layout run again when ``_layout_id`` changed since the last."""
+        _readable(self.figure)
+        lid = (self._layout_id(), self.figure.get_size_inches().tobytes())
+        if lid != getattr(self, "_laid_out", None):
+            self.figure.set_layout_engine("constrained", w_pad=0.03, h_pad=0.03, wspace=0.04)
+            self._laid_out = lid
 
     @contextmanager
     def hold(self):
@@ -668,8 +679,10 @@ class _FigurePanel(W.VBox):
             self._bg, self._bg_key = self._backgrounds.get(key), key
         if self._bg is None:
             if self._READABLE:
-                _readable(self.figure)
+                self._lay_out()
             canvas.draw()
+            if self._READABLE:  # the positions found stay; the layout costs ~50 ms a draw, run it only when needed
+                self.figure.set_layout_engine("none")
             self._bg = self._backgrounds[key] = canvas.copy_from_bbox(self.figure.bbox)
             while len(self._backgrounds) > 8:  # each is a full RGBA bitmap of the figure (about 0.7 MB)
                 del self._backgrounds[next(iter(self._backgrounds))]
@@ -1063,6 +1076,9 @@ class VerificationPanel(_FigurePanel):
     def _static_extra(self):
         a = getattr(self, "_artists", {})
         return (a.get("contour_key"), a.get("legend_key"))
+
+    def _layout_id(self):
+        return (self._layout_key, getattr(self, "_artists", {}).get("legend_key"))
 
     def _draw(self, r, problem):
         self._layout(problem)
