@@ -28,6 +28,7 @@ import traceback
 import numpy as np
 
 from . import runs
+from .grading import predictions as preds
 from .grading import questions as spec
 from .grading import runners, verdicts
 from .grading.namespace import graded_namespace
@@ -35,7 +36,7 @@ from .grading.notebook import extract_source
 from .grading.rules import static_problems
 from .grading.standins import standin_sources
 
-__all__ = ["check", "CheckFailed", "NotWrittenYet"]
+__all__ = ["check", "check_prediction", "CheckFailed", "NotWrittenYet"]
 
 
 class CheckFailed(AssertionError):
@@ -294,6 +295,51 @@ def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = Tr
     else:
         what = "(the LR of every update)" if q.kind == "schedule" else "(the returned value)"
     print(f"✓ {q.what} matches {against} on {n} cases {what} to {q.tol:.0e} relative")
+
+
+
+def _user_value(name: str):
+    """``name``'s value in the IPython kernel's namespace, if there is one."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    ip = get_ipython()
+    return getattr(ip, "user_ns", {}).get(name) if ip is not None else None
+
+
+def check_prediction(name: str, value=None) -> None:
+    """Say whether a committed prediction is right — never what the answer is (the experiment shows it).
+
+    ``name`` is the variable the prediction cell assigns.  In a notebook the value is read
+    from the cells the grader's way (``grading.predictions.read_prediction``: the last
+    ``name = <plain number, arithmetic or quoted choice>``), so what passes here is what is
+    graded; elsewhere ``value`` is used.  Raises ``CheckFailed`` when it is wrong (nbgrader
+    then gives the cell 0 points), ``NotImplementedError`` while it is not written.
+    """
+    __tracebackhide__ = True
+    p = preds.find_prediction(name)
+    cells = _notebook_cells()
+    if cells and any(p.name in c for c in cells):
+        value, why = preds.read_prediction(cells, p.name)
+    else:   # no history to read (outside IPython, or cells run without storing it, as nbval does)
+        value = _user_value(p.name) if value is None else value
+        if value is None:
+            raise NotWrittenYet(f"{p.name} is not written yet: commit to {p.what}")
+        why = None
+    if why is not None:
+        print(f"✗ {why}")
+        if "NotImplementedError" in why:
+            raise NotWrittenYet(f"{p.name} is not written yet: commit to {p.what} in the cell above")
+        raise CheckFailed(why)
+    right, why = preds.judge(p, value)
+    shown = repr(value) if isinstance(value, str) else f"{float(value):.10g}"   # 2 and 2.0 alike
+    if not right:
+        print(f"✗ {p.name} = {shown} is not what the experiment below measures" + (f" ({why})" if why else "")
+              + f": 0 of {p.points:g} points. Run the experiment and find the step your reasoning missed.")
+        raise CheckFailed(f"prediction {p.name} = {shown} is not right")
+    tol = "exactly" if p.choices or not p.rel_tol else f"within {p.rel_tol:.0%}"
+    print(f"✓ {p.name} = {shown} is right ({tol}): {p.points:g} of {p.points:g} points. The experiment below shows why.")
 
 
 _register_brief_errors()

@@ -305,7 +305,7 @@ def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
             assert r.score == r.max_score > 0, "\n".join(q.output() for q in r.questions)
         else:
             assert r.score == 0, "\n".join(q.output() for q in r.questions)
-            assert all("NotImplementedError" in q.output() for q in r.questions)
+            assert all("NotImplementedError" in q.output() for q in r.questions if q.max_score)   # explain: manual
     csv_path = reports.write_reports(results, tmp_path)
     rows = list(csv.DictReader(open(csv_path)))
     assert len(rows) == len(results)
@@ -342,7 +342,7 @@ def test_grade_cli_writes_one_row_per_submission_whatever_they_are(tmp_path):
     rows = list(csv.DictReader(open(out / "grades.csv")))
     assert [r["submission"].split("/")[-1] for r in rows] == ["02_step_decay.ipynb", "broken.ipynb", "empty.ipynb",
                                                               "nameless.ipynb"]
-    assert rows[0]["score"] == "4" and rows[0]["02_step_decay/q1"] == "2"
+    assert rows[0]["score"] == "4.5" and rows[0]["02_step_decay/q1"] == "2"
     assert "invalid JSON" in rows[1]["message"] and rows[1]["score"] == "0"
     assert "could not tell which exercise" in rows[3]["message"]
     assert len(list(out.glob("submissions/*/results.json"))) == 4
@@ -431,7 +431,7 @@ def test_gradescope_bundle_grades_like_gradescope(tmp_path):
     zpath = tmp_path / "bundle" / "autograder.zip"
     names = zipfile.ZipFile(zpath).namelist()
     assert {"setup.sh", "run_autograder", "requirements.txt", "lrcourse/grading/batch.py", "lrcourse/grading/child.py"} <= set(names)
-    for submitted, expected in [(ROOT / "solutions" / "02_step_decay.ipynb", 4.0),
+    for submitted, expected in [(ROOT / "solutions" / "02_step_decay.ipynb", 4.5),
                                 (ROOT / "exercises" / "02_step_decay.ipynb", 0.0), (None, 0.0)]:
         root = tmp_path / f"autograder{expected}{submitted is None}"
         zipfile.ZipFile(zpath).extractall(root / "source")   # what Gradescope does with the zip
@@ -446,7 +446,7 @@ def test_gradescope_bundle_grades_like_gradescope(tmp_path):
         if submitted is None:
             assert "No .ipynb notebook" in data["output"]
         else:
-            assert [t["max_score"] for t in data["tests"]] == [2.0, 2.0]
+            assert [t["max_score"] for t in data["tests"]] == [2.0, 2.0, 0.5, 0.0]   # q1, q2, prediction, explain
             assert data["output"].startswith("Graded my work.ipynb as exercise 02_step_decay"), data["output"]
     # several notebooks: the one named after the exercise is graded, and the output says so
     root = tmp_path / "autograder-several"
@@ -457,7 +457,7 @@ def test_gradescope_bundle_grades_like_gradescope(tmp_path):
     subprocess.run([sys.executable, str(root / "source" / "run_autograder")], check=True, timeout=120,
                    env={**os.environ, "AUTOGRADER_ROOT": str(root)})
     data = json.loads((root / "results" / "results.json").read_text())
-    assert data["score"] == 4.0 and "Graded 02_step_decay.ipynb" in data["output"] and "2 notebooks" in data["output"]
+    assert data["score"] == 4.5 and "Graded 02_step_decay.ipynb" in data["output"] and "2 notebooks" in data["output"]
     setup = (tmp_path / "bundle" / "setup.sh").read_text()
     assert "sys.version_info" in setup and json.loads((tmp_path / "bundle" / "assignment.json").read_text()) == {
         "stem": "02_step_decay", "timeout": 10.0, "public_weight": 0.0}
@@ -473,7 +473,7 @@ def test_assignment_config_sets_the_exercise_and_is_checked(tmp_path):
     config.write_text('{"stem": "02_step_decay", "public_weight": 0.5}')
     assert main(["grade", str(sub), "--out", str(tmp_path / "out"), "--config", str(config)]) == 0
     rows = list(csv.DictReader(open(tmp_path / "out" / "grades.csv")))
-    assert rows[0]["stem"] == "02_step_decay" and rows[0]["score"] == "4"
+    assert rows[0]["stem"] == "02_step_decay" and rows[0]["score"] == "4.5"
     for bad in ('{"stem": "99_nope"}', '{"public_weight": 2}', '{"stme": "02_step_decay"}', "[1]", "{"):
         config.write_text(bad)
         assert main(["grade", str(sub), "--out", str(tmp_path / "out"), "--config", str(config)]) == 2

@@ -339,7 +339,7 @@ def test_the_assignment_decides_what_is_graded(tmp_path):
     path.write_text(nb)
     for kw in ({}, {"stem": "12_adam"}):
         [r] = batch.grade_paths([path], workers=2, **kw)
-        assert r.stem == "12_adam" and r.max_score == 5 and r.score == 0, r.message
+        assert r.stem == "12_adam" and r.max_score == 5.5 and r.score == 0, r.message
         assert "metadata names '13_amsgrad', graded as 12_adam" in r.message
     other = tmp_path / "my_work.ipynb"
     other.write_text(nb)
@@ -414,7 +414,7 @@ def test_children_run_unprivileged_when_numpy_lives_in_a_private_folder(tmp_path
     assert r.returncode == 0, r.stderr[-3000:]
     user_line, score_line = r.stdout.strip().splitlines()[-2:]
     assert user_line.split()[0] not in ("None", "0"), user_line
-    assert score_line == "5.0 5.0", r.stdout
+    assert score_line == "5.5 5.5", r.stdout   # q1 + q2 + the prediction
 
 
 def test_malicious_files_beside_the_notebook_change_nothing(tmp_path):
@@ -432,7 +432,7 @@ def test_malicious_files_beside_the_notebook_change_nothing(tmp_path):
     stub = sub / "12_adam_exercise.ipynb"
     stub.write_bytes((ROOT / "exercises" / "12_adam.ipynb").read_bytes())
     results = batch.grade_paths([honest, stub], workers=2)
-    assert results[0].score == results[0].max_score == 5
+    assert results[0].score == results[0].max_score == 5.5
     assert results[1].score == 0
     assert not marker.exists()
 

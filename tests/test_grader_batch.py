@@ -60,7 +60,7 @@ def test_output_names_never_collide_and_cells_are_not_formulas(tmp_path):
     csv_path = reports.write_reports(results, out)
     rows = list(csv.reader(open(csv_path, encoding="utf-8")))
     assert len(rows) == len(names) + 1
-    assert all(r[2] == "4" for r in rows[1:]), rows
+    assert all(r[2] == "4.5" for r in rows[1:]), rows   # q1 + q2 + the prediction
     assert len(list((out / "submissions").glob("*/results.json"))) == len(names)
     assert reports.spreadsheet_safe("=1+2") == "'=1+2" and reports.spreadsheet_safe("@x") == "'@x"
     assert reports.spreadsheet_safe("-1") == "'-1" and reports.spreadsheet_safe("ok =1") == "ok =1"

@@ -1,8 +1,9 @@
 """The nbgrader route of docs/instructors.md, with the real nbgrader (0.9.6).
 
 A course folder with solutions/12_adam.ipynb as the nbgrader source; ``generate_assignment``
-must give the exercise's stubs; ``autograde`` must score the solution 5/5 and the shipped
-exercise 0/5 — and, as the docs warn, a student who redefines ``check`` gets full marks from
+must give the exercise's stubs; ``autograde`` must score the solution 5.5/5.5 (the prediction's 0.5
+included; the explain cell waits for manual grading) and the shipped exercise 0 — and, as the docs
+warn, a student who redefines ``check`` gets full marks from
 nbgrader's visible test cells while ``python -m lrcourse grade`` gives the cheated question 0.
 """
 from __future__ import annotations
@@ -53,7 +54,8 @@ def test_nbgrader_releases_the_exercise_and_autogrades_it(tmp_path):
     theirs = code_cells(release)
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs):   # the same cells; nbgrader's stub says NotImplementedError() without our message
-        assert a.replace('"MyAdam.step: your code here"', "").replace('"adam_first_update: your code here"', "") == b
+        assert a.replace('"MyAdam.step: your code here"', "").replace('"adam_first_update: your code here"', "").replace(
+            '"this part: your code here"', "") == b
 
     nb = nbformat.read(ROOT / "solutions" / "12_adam.ipynb", as_version=4)
     for cell in nb.cells:
@@ -68,9 +70,9 @@ def test_nbgrader_releases_the_exercise_and_autogrades_it(tmp_path):
     nbgrader(course, "autograde", "12_adam", "--create")
     nbgrader(course, "export", "--to", str(course / "grades.csv"))
     scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(open(course / "grades.csv"))}
-    assert scores == {"alice": 5.0, "bob": 0.0, "mallory": 5.0}   # nbgrader trusts the notebook's own check()
+    assert scores == {"alice": 5.5, "bob": 0.0, "mallory": 5.5}   # nbgrader trusts the notebook's own check()
 
     ours = batch.grade_paths(sorted((course / "submitted").rglob("12_adam.ipynb")), workers=2)
-    # mallory: her MyAdam (no step) scores 0, her honest adam_first_update its 1 point
-    assert {pathlib.Path(r.path).parts[-3]: r.score for r in ours} == {"alice": 5.0, "bob": 0.0, "mallory": 1.0}
+    # mallory: her MyAdam (no step) scores 0, her honest adam_first_update its 1 point, her prediction its 0.5
+    assert {pathlib.Path(r.path).parts[-3]: r.score for r in ours} == {"alice": 5.5, "bob": 0.0, "mallory": 1.5}
     assert json.loads(json.dumps([r.stem for r in ours])) == ["12_adam"] * 3

@@ -10,6 +10,7 @@ modules listed above it here, never one below it, nor ``lrcourse.feedback``:
 * ``standins``   — the stand-in base classes, generated from the library's source;
 * ``rules``      — the from-scratch rule on the syntax tree (``static_problems``);
 * ``questions``  — the question catalogue: cases, references, known mistakes;
+* ``predictions`` — graded predictions (read statically, answers measured with lrcourse), explain questions;
 * ``verdicts``   — output comparison, first difference, matching mistakes;
 * ``sandbox``    — sandbox folder, unprivileged user, kernel layers, running a child;
 * ``scoring``    — one grading run's cases, points per question;

@@ -38,11 +38,12 @@ import time
 import zlib
 
 from .notebook import extract_source, notebook_cells, printable
+from .predictions import EXPLAIN, PREDICTIONS
 from .questions import QUESTIONS, question
 from .reports import gradescope_json, write_reports
 from .rules import static_problems
 from .sandbox import ChildResult, Sandbox, isolation_summary, kill_live_children, make_sandbox, result_cap, run_child
-from .scoring import GradingRun, QuestionResult, SubmissionResult, score_question
+from .scoring import GradingRun, QuestionResult, SubmissionResult, manual_result, score_prediction, score_question
 
 __all__ = ["main", "grade_paths", "read_config", "detect_stem"]
 
@@ -84,6 +85,7 @@ class _Prepared:
     stem: str | None
     jobs: dict           # question key -> child job, or a str saying why the question is not run
     message: str
+    static: list = dataclasses.field(default_factory=list)  # predictions (read, never run) and manual questions
 
 
 def _prepare(path: pathlib.Path, name: str, forced_stem: str | None, run: GradingRun, skip_static: bool) -> _Prepared:
@@ -107,7 +109,9 @@ def _prepare(path: pathlib.Path, name: str, forced_stem: str | None, run: Gradin
         cases, expected, _ = run.question_data(q)
         jobs[q.key] = {"kind": q.kind, "target": q.target, "base": q.base, "source": source,
                        "cases": cases, "fields": list(q.fields), "result_cap": result_cap(expected)}
-    return _Prepared(path, name, stem, jobs, f"graded as {stem}" + (f" ({note})" if note else ""))
+    static = [score_prediction(p, sources) for p in PREDICTIONS.get(stem, ())]
+    static += [manual_result(e) for e in EXPLAIN.get(stem, ())]
+    return _Prepared(path, name, stem, jobs, f"graded as {stem}" + (f" ({note})" if note else ""), static)
 
 
 def _names_for(paths: list[pathlib.Path]) -> list[str]:
@@ -179,6 +183,7 @@ def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem
                     why = f"internal grader error while scoring: {printable(f'{type(exc).__name__}: {exc}')}"
                     qs.append(QuestionResult(q.key, q.title, 0.0, q.points, 0, 0,
                                              [f"{q.qid} — {q.title}: 0/{q.points:g}", f"  {why}"], why))
+            qs += pr.static
             secs = sum(c.seconds for (j, _), c in children.items() if j == i)
             results.append(SubmissionResult(str(pr.path), pr.name, pr.stem, qs, pr.message, secs, isolation))
         return results

@@ -15,6 +15,8 @@ import numpy as np
 
 from . import questions as spec
 from . import verdicts
+from .notebook import printable
+from .predictions import RUBRICS, judge, read_prediction
 from .sandbox import ChildResult
 
 
@@ -129,3 +131,23 @@ def score_question(q, run: GradingRun, child: ChildResult | None, blocked: str |
     return QuestionResult(q.key, q.title, score, q.points, sum(passed), len(cases),
                           [f"{head}: {score:g}/{q.points:g} ({tally})"] + lines, summary)
 
+
+# --------------------------------------------------------------------------- predictions, explain questions
+def score_prediction(p, sources: list[str]) -> QuestionResult:
+    """Points for a prediction (``predictions.Prediction``), read from the cells without running them."""
+    head = f"{p.qid} — {p.title} (prediction: {p.name}, {p.what})"
+    value, why = read_prediction(sources, p.name)
+    if why is None:
+        right, why = judge(p, value)
+        if right:
+            return QuestionResult(p.key, p.title, p.points, p.points, 1, 1,
+                                  [f"{head}: {p.points:g}/{p.points:g}", f"  {p.name} = {value!r}: right"], "right")
+        why = why or f"{p.name} = {printable(repr(value), 60)} is not what the experiment measures"
+    return QuestionResult(p.key, p.title, 0.0, p.points, 0, 1, [f"{head}: 0/{p.points:g}", f"  {why}"], why)
+
+
+def manual_result(e) -> QuestionResult:
+    """An explain question (``predictions.Explain``): graded by hand in nbgrader, 0 automatic points."""
+    line = (f"{e.qid} — {e.title}: manually graded (nbgrader cell {e.grade_id}, {e.points:g} points, rubric in "
+            f"{RUBRICS}); 0 automatic points")
+    return QuestionResult(e.key, e.title, 0.0, 0.0, 0, 0, [line], "manually graded")
