@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import pathlib
 
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -200,3 +201,22 @@ def test_explain_questions_are_reported_manual_with_zero_automatic_points():
         assert r.score == r.max_score == 0 and "manually graded" in r.output() and "docs/rubrics.md" in r.output()
     rubrics = (ROOT / "docs" / "rubrics.md").read_text()
     assert all(f"## {stem}" in rubrics for stem in EXPLAIN)
+
+
+@pytest.mark.parametrize("p", ALL, ids=lambda p: p.key)
+def test_the_prediction_comes_before_its_experiment_and_no_answer_follows_a_question(p):
+    """Experiment question -> prediction cell -> locked check -> the experiment; explain question -> its answer cell."""
+    for folder in ("solutions", "exercises"):
+        cells = nbformat.read(ROOT / folder / f"{p.stem}.ipynb", as_version=4).cells
+        ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]
+        k = ids.index("p1_prediction")
+        assert cells[k - 1].source.startswith("## Experiment") and p.name in cells[k - 1].source
+        assert ids[k + 1] == "p1_check" and cells[k + 1].metadata["nbgrader"]["points"] == p.points
+        assert cells[k + 1].metadata["nbgrader"]["locked"] and f'check_prediction("{p.name}", {p.name})' in cells[k + 1].source
+        assert cells[k + 2].cell_type == "code" and "check_prediction" not in cells[k + 2].source   # the experiment
+        e = ids.index("e1_explain")
+        meta = cells[e].metadata["nbgrader"]
+        assert cells[e].cell_type == "markdown" and meta["grade"] and meta["solution"] and meta["points"] == 1
+        assert cells[e - 1].source.startswith("## Explain") and e == len(cells) - 1
+        if folder == "exercises":
+            assert cells[e].source == "YOUR ANSWER HERE" and "raise NotImplementedError" in cells[k].source

@@ -148,6 +148,7 @@ def score_prediction(p, sources: list[str]) -> QuestionResult:
 
 def manual_result(e) -> QuestionResult:
     """An explain question (``predictions.Explain``): graded by hand in nbgrader, 0 automatic points."""
-    line = (f"{e.qid} — {e.title}: manually graded (nbgrader cell {e.grade_id}, {e.points:g} points, rubric in "
+    points = f"{e.points:g} point" + ("" if e.points == 1 else "s")
+    line = (f"{e.qid} — {e.title}: manually graded (nbgrader cell {e.grade_id}, {points}, rubric in "
             f"{RUBRICS}); 0 automatic points")
     return QuestionResult(e.key, e.title, 0.0, 0.0, 0, 0, [line], "manually graded")
