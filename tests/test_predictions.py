@@ -169,7 +169,8 @@ def test_reader_takes_plain_values_and_arithmetic(src, value):
 
 @pytest.mark.parametrize("src", ["x = np.log(3)", "x = __import__('os').getcwd()", "x = 10 ** 10 ** 10", "x = True",
                                  "x = [1, 2]", "x = 1 / 0", "x = y", "x = -'a'",
-                                 "x = math.log(-1)", "x = math.exp(1e6)", "x = os.sqrt(4)", "x = math.floor(2.5)"])
+                                 "x = math.log(-1)", "x = math.exp(1e6)", "x = os.sqrt(4)", "x = math.floor(2.5)",
+                                 "x = " + "9" * 4000, "x = ((((1 + 1) * 2) ** 2000) + 1)", "x = " + "-" * 5000 + "1"])
 def test_reader_refuses_anything_else_without_running_it(src):
     value, why = read_prediction([src], "x")
     assert value is None and why and "x" in why

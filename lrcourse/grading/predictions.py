@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import math
 import operator
 from collections.abc import Callable
@@ -88,8 +89,13 @@ def _math_name(node):
 
 def _value(node):
     """A plain number, arithmetic on numbers, or a string; anything else raises ValueError."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) and not isinstance(node.value, bool):
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        try:
+            return float(node.value) if abs(node.value) > 2**53 else node.value   # a huge int: its float, or refused
+        except OverflowError:
+            raise ValueError("a number too large") from None
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = _value(node.operand)
         if isinstance(v, str):
@@ -152,15 +158,21 @@ def read_prediction(sources: list[str], name: str):
     return value, why
 
 
+@functools.cache
+def _answer(p: Prediction):
+    """The answer, computed once per process (a batch grades many notebooks against the same one)."""
+    return p.answer()
+
+
 def judge(p: Prediction, value):
     """(right, why): whether ``value`` is the prediction's answer, within its tolerance."""
     if p.choices:
         if not isinstance(value, str) or value.strip().lower() not in [c.lower() for c in p.choices]:
             return False, f"the answer is {p.what}, not {printable(repr(value), 60)}"
-        return value.strip().lower() == str(p.answer()).lower(), ""
+        return value.strip().lower() == str(_answer(p)).lower(), ""
     if isinstance(value, str) or not math.isfinite(float(value)):
         return False, f"the answer is {p.what}, not {printable(repr(value), 60)}"
-    answer = float(p.answer())
+    answer = float(_answer(p))
     return abs(float(value) - answer) <= p.rel_tol * abs(answer), ""
 
 
