@@ -1,9 +1,11 @@
 """Hooks for every pytest run in this repository: tests/, doctests, and notebooks under nbval.
 
-Notebooks (nbval's kernels here, tests/test_exercises.py's own) start in forked kernels: fresh
-processes with the heavy libraries already imported (tools/forked_kernels.py says what that keeps
-and what it shares). LRCOURSE_FORKED_KERNELS=0 gives ordinary kernels.
+Notebooks start in forked kernels: fresh processes with the heavy libraries already imported
+(tools/forked_kernels.py says what that keeps and what it shares). That covers nbval's kernels and,
+through JUPYTER_PATH, the `python3` kernel of every Jupyter tool the tests start (nbclient, nbgrader,
+JupyterLab). LRCOURSE_FORKED_KERNELS=0 gives ordinary kernels.
 """
+import os
 import pathlib
 import sys
 
@@ -12,7 +14,12 @@ import forked_kernels  # noqa: E402
 
 
 def pytest_configure(config):
-    if not forked_kernels.available() or not config.pluginmanager.hasplugin("nbval"):
+    if not forked_kernels.available():
+        return
+    folder = forked_kernels.jupyter_path()
+    if not os.environ.get("JUPYTER_PATH", "").startswith(folder):
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))
+    if not config.pluginmanager.hasplugin("nbval"):
         return
     import nbval.kernel
 

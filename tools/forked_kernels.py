@@ -71,6 +71,25 @@ def kernel_spec_manager_class():
     return ForkedKernelSpecManager
 
 
+def jupyter_path() -> str:
+    """A folder to put first on JUPYTER_PATH so that any Jupyter tool's `python3` kernel is forked
+    (nbclient in a subprocess, nbgrader, JupyterLab). Same path for every caller with this Python."""
+    import ipykernel.kernelspec
+
+    spec = ipykernel.kernelspec.get_kernel_dict()
+    spec["argv"] = kernel_argv()
+    name = hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+    folder = os.path.join(_socket_dir(), "jupyter-" + name)
+    target = os.path.join(folder, "kernels", "python3", "kernel.json")
+    if not os.path.exists(target):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(spec, f, indent=1)
+        os.replace(tmp, target)
+    return folder
+
+
 def _key() -> str:
     env = sorted((k, v) for k, v in os.environ.items() if not k.startswith(_VOLATILE))
     with open(__file__, "rb") as f:
