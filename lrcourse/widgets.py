@@ -456,6 +456,8 @@ def _sticky_limits(current, arrays, log=False, slack=3.0):
     bottom = 0.0 if lo >= 0 and lo <= 0.5 * hi else (-_nice_up(-(lo - 0.05 * span)) if lo < 0 else lo - 0.05 * span)
     if current and current[0] <= bottom and current[1] >= top and (current[1] - current[0]) <= 2.5 * (top - bottom):
         return current
+    if current and hi > 0 and top > current[1]:  # growing past the top: room for a few more steps of a slider
+        top = _nice_up(1.5 * hi)
     return bottom, top
 
 
@@ -1119,7 +1121,7 @@ class VerificationPanel(_FigurePanel):
         top = max(r.tolerance * 1e3, float(worst.max()) * 10 if worst.size else 0.0)
         eax.set_ylim(_FLOOR / 3, 10.0 ** math.ceil(math.log10(top)))
         a["no_ref"].set_text("" if has_ref else "no reference to compare with\n(torch is not installed)")
-        legend_key = (tuple(fields), float(r.tolerance) if has_ref else None)
+        legend_key = (tuple(fields), has_ref)  # the tolerance's value is in the verdict: a dtype keeps the legend
         if legend_key != a["legend_key"]:
             for old in list(self.figure.legends):
                 old.remove()
@@ -1127,7 +1129,7 @@ class VerificationPanel(_FigurePanel):
                        _proxy(color=TORCH_C, lw=1.3, ls="--", label="torch")]
             handles += [_proxy(color=f"C{i % 10}", lw=1.3, label=f"error: {f}") for i, f in enumerate(fields)]
             if has_ref:
-                handles.append(_proxy(color="k", ls=":", lw=1.2, label=f"tolerance {r.tolerance:.0e}"))
+                handles.append(_proxy(color="k", ls=":", lw=1.2, label="tolerance"))
             self.figure.legend(handles=handles, **_top(len(handles)))
             a["legend_key"] = legend_key
 
@@ -1521,7 +1523,7 @@ class OptimizerPlayground(_FigurePanel):
                              "lrcourse's NumPy optimizers")
         self.children = [self.header, _columns(left, right), self.image, self.status]
         self.add_class("lrcourse-playground")
-        self._problems = {}
+        self._problems, self._runs = {}, {}
         self._build_axes()
         self._watch(self.controls.values())
         self.recompute()
@@ -1543,6 +1545,17 @@ class OptimizerPlayground(_FigurePanel):
             base = _prob.make_problem(name)
             self._problems[key] = _prob.Noisy(base, noise=noise) if noise > 0 else base
         return self._problems[key]
+
+    def _race(self, label, opt, problem, steps):
+        """(history, effective LRs) of one racer; kept for inputs seen before (an lr slider reruns its racer only)."""
+        key = (label, opt, id(problem), steps)
+        if key not in self._runs:
+            h = runs.run(opt, problem, steps, record_states=True)
+            eff = np.array([np.broadcast_to(runs.effective_lr(opt, s), problem.x0.shape) for s in h.states])
+            self._runs[key] = (h, eff.reshape(steps, -1))
+            while len(self._runs) > 4 * len(self.racers):
+                del self._runs[next(iter(self._runs))]
+        return self._runs[key]
 
     def _build_axes(self):
         fig = self.figure
@@ -1583,10 +1596,8 @@ class OptimizerPlayground(_FigurePanel):
                 with np.errstate(all="ignore"):
                     for label, base in self.racers.items():
                         opt = dataclasses.replace(base, lr=float(self.lr_sliders[label].value))
-                        h = runs.run(opt, problem, steps, record_states=True)
-                        eff = np.array([np.broadcast_to(runs.effective_lr(opt, s), problem.x0.shape) for s in h.states])
-                        hists[label], effs[label] = h, eff.reshape(steps, -1)
-                        if not np.all(np.isfinite(h.losses)):
+                        hists[label], effs[label] = self._race(label, opt, problem, steps)
+                        if not np.all(np.isfinite(hists[label].losses)):
                             diverged.append(label)
             except Exception as e:
                 self._fail(e, self.status)
