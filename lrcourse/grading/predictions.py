@@ -296,6 +296,15 @@ def _one_cycle_peak():
                                       final_div_factor=1e4)(np.arange(300))))
 
 
+def _rare_row_travel():
+    """18: how far (in lr) dense Adam moves a row given g = 1, then 20 zeros, from m = v = 0 at t = 10,000."""
+    opt, x = O.Adam(lr=0.01), np.zeros(1)
+    state = opt.init(x)._replace(step=10_000)
+    for g in [1.0] + [0.0] * 20:
+        x, state = opt.step(x, np.array([g]), state)
+    return float(-x[0] / opt.lr)
+
+
 PREDICTIONS: dict[str, tuple[Prediction, ...]] = {
     "01_fixed_learning_rate": (Prediction("p1", "Contraction per step at the best LR", "contraction_at_best",
                                      _contraction_at_best, rel_tol=0.01),),
@@ -325,6 +334,8 @@ PREDICTIONS: dict[str, tuple[Prediction, ...]] = {
     "16_choosing_a_method": (Prediction("p1", "NAdam's state per parameter", "nadam_floats", _nadam_floats_per_param),),
     "17_lr_range_test_and_one_cycle": (Prediction("p1", "The update where one-cycle peaks", "peak_update",
                                              _one_cycle_peak),),
+    "18_sparse_gradients": (Prediction("p1", "Dense Adam's travel for one gradient, 20 updates on", "rare_row_travel",
+                                       _rare_row_travel, rel_tol=0.05),),
 }
 
 EXPLAIN: dict[str, tuple[Explain, ...]] = {stem: (Explain("e1", "Explain (manually graded)", "e1_explain"),)
