@@ -223,3 +223,10 @@ def test_the_prediction_comes_before_its_experiment_and_no_answer_follows_a_ques
         assert cells[e - 1].source.startswith("## Explain") and e == len(cells) - 1
         if folder == "exercises":
             assert cells[e].source == "YOUR ANSWER HERE" and "raise NotImplementedError" in cells[k].source
+
+
+def test_rare_row_travel_is_none_of_the_distances_lesson_18_prints():
+    """The lesson prints the first step, the distance ten updates on and the total; the question asks for twenty."""
+    p, first, r = find_prediction("rare_row_travel"), 0.1 / math.sqrt(0.001), 0.9 / math.sqrt(0.999)
+    for printed in (first, first * (1 - r**11) / (1 - r), first / (1 - r)):
+        assert not judge(p, printed)[0], printed
