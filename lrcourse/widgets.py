@@ -839,7 +839,7 @@ class VerificationPanel(_FigurePanel):
         self.result = None
         self.verdict = ""
         self.hints = []  # (name, hint) of catalogued mistakes the method repeats (on a MISMATCH)
-        self._problems = {}
+        self._problems, self._results = {}, {}
 
         # problem choices: the standard four, plus a Problem instance given by the caller
         choices = list(PANEL_PROBLEMS)
@@ -981,12 +981,7 @@ class VerificationPanel(_FigurePanel):
             try:
                 method = self._build_method()
                 problem = self._build_problem() if self.kind != "schedule" else None
-                with np.errstate(all="ignore"):
-                    if torch_ok:
-                        result = runs.compare(method, problem, steps, device=device, dtype=dtype,
-                                              tolerance=self.tolerance)
-                    else:
-                        result = runs.numpy_only(method, problem, steps, dtype=dtype)
+                result = self._compare(method, problem, steps, device, dtype, torch_ok)
             except Exception as e:  # shown in the panel; the panel keeps working
                 self._show_error(e, torch_ok, device, dtype)
                 return
@@ -1007,6 +1002,30 @@ class VerificationPanel(_FigurePanel):
             self._settle(True)
             self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
                             "total": time.perf_counter() - t0}
+
+    def _compare(self, method, problem, steps, device, dtype, torch_ok):
+        """runs.compare (or numpy_only without torch); a comparison of settings seen before is reused
+        (a checkbox switched back, a problem chosen again).  A learner's code (a subclass, a function) is
+        always run again: it may have changed since."""
+        key = None
+        if type(method).__module__.startswith("lrcourse.") and not isinstance(method, runs._LEARNER_CODE):
+            try:
+                key = (method, id(problem), steps, device, dtype, self.tolerance, torch_ok)
+                hash(key)
+            except TypeError:
+                key = None
+        if key is not None and key in self._results:
+            return self._results[key]
+        with np.errstate(all="ignore"):
+            if torch_ok:
+                result = runs.compare(method, problem, steps, device=device, dtype=dtype, tolerance=self.tolerance)
+            else:
+                result = runs.numpy_only(method, problem, steps, dtype=dtype)
+        if key is not None:
+            self._results[key] = result
+            while len(self._results) > 16:
+                del self._results[next(iter(self._results))]
+        return result
 
     def _show_error(self, e, torch_ok, device, dtype):
         self._fail(e, self.verdict_html)

@@ -677,3 +677,21 @@ def test_tour_cells_never_change_an_earlier_cells_panel():
             name = getattr(target, "id", None)
             assert name not in made or made[name] == i, f"code cell {i} changes {name}, the panel of cell {made[name]}"
     assert len(made) >= 6
+
+
+def test_settings_seen_before_reuse_their_comparison_but_learner_code_runs_again():
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=40)
+    first = panel.result
+    panel.controls["amsgrad"].value = True
+    assert panel.result is not first and panel.method.amsgrad
+    panel.controls["amsgrad"].value = False  # back: the same settings, the same comparison, drawn again
+    assert panel.result is first and panel.verdict == first.verdict
+    mine = VerificationPanel(EpsInsideSqrt(lr=0.05), problem="Rosenbrock", steps=40)
+    result = mine.result
+    mine.controls["amsgrad"].value = True
+    mine.controls["amsgrad"].value = False
+    assert mine.result is not result and mine.result.verdict == result.verdict
+    race = OptimizerPlayground(problem="ill-conditioned quadratic", steps=30)
+    before = dict(race.histories)
+    race.lr_sliders["Adam"].value = 0.02  # one racer's input changed: the others' runs are kept
+    assert race.histories["Adam"] is not before["Adam"] and race.histories["SGD"] is before["SGD"]
