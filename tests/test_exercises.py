@@ -4,8 +4,6 @@ from __future__ import annotations
 import pathlib
 import re
 import shutil
-import subprocess
-import sys
 import textwrap
 
 import nbformat
@@ -109,41 +107,42 @@ def test_exercises_ship_stubs_without_outputs_or_solutions():
         assert n_stubs >= len(questions.QUESTIONS[path.stem])
 
 
-# A notebook is run in its own process (one kernel each); two at a time, since pytest-xdist's
-# --dist loadfile keeps all of this file's tests on one worker.
-RUN_EXERCISE = r"""
-import json, sys
-import nbformat
-from nbclient import NotebookClient
-path = sys.argv[1]
-nb = nbformat.read(path, as_version=4)
-NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-               resources={"metadata": {"path": sys.argv[2]}}).execute()
-cells = [{"tags": c.metadata.get("tags", []), "errors": [[o.ename, o.evalue] for o in c.outputs if o.output_type == "error"]}
-         for c in nb.cells if c.cell_type == "code"]
-print(json.dumps(cells))
-"""
+async def _run_all(paths, at_once=2):
+    """Run each notebook top to bottom in its own fresh kernel, `at_once` at a time (pytest-xdist's
+    --dist loadfile keeps this file's tests on one worker, so this fills the second core)."""
+    import asyncio
 
+    from nbclient import NotebookClient
 
-def _run_two_at_a_time(commands):
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(2) as pool:
-        return list(pool.map(lambda cmd: subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600),
-                             commands))
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(path):
+        nb = nbformat.read(path, as_version=4)
+        async with gate:
+            try:
+                await NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                                     resources={"metadata": {"path": str(path.parent)}}).async_execute()
+            except Exception as e:  # noqa: BLE001 - a kernel that dies or times out is that notebook's failure
+                return f"{type(e).__name__}: {e}"[-1000:]
+        return [{"tags": c.metadata.get("tags", []),
+                 "errors": [[o.ename, o.evalue] for o in c.outputs if o.output_type == "error"]}
+                for c in nb.cells if c.cell_type == "code"]
+
+    return await asyncio.gather(*(one(p) for p in paths))
 
 
 @pytest.mark.slow
 def test_exercises_run_fresh_and_fail_exactly_where_tagged():
     """What nbval checks on an unrun notebook (no error in an untagged cell) — and that every tagged cell fails."""
-    import json
+    import asyncio
 
-    runs = _run_two_at_a_time([[sys.executable, "-c", RUN_EXERCISE, str(p), str(p.parent)] for p in EXERCISES])
+    runs = asyncio.run(_run_all(EXERCISES))
     problems = []
-    for path, r in zip(EXERCISES, runs):
-        if r.returncode != 0:
-            problems.append(f"{path.name}: {r.stderr[-1000:]}")
+    for path, cells in zip(EXERCISES, runs):
+        if isinstance(cells, str):
+            problems.append(f"{path.name}: {cells}")
             continue
-        for i, cell in enumerate(json.loads(r.stdout.strip().splitlines()[-1])):
+        for i, cell in enumerate(cells):
             tagged = "raises-exception" in cell["tags"]
             if bool(cell["errors"]) != tagged:
                 problems.append(f"{path.name} code cell {i}: tagged={tagged}, errors={cell['errors']}")
