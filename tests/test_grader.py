@@ -477,3 +477,27 @@ def test_assignment_config_sets_the_exercise_and_is_checked(tmp_path):
     for bad in ('{"stem": "99_nope"}', '{"public_weight": 2}', '{"stme": "02_step_decay"}', "[1]", "{"):
         config.write_text(bad)
         assert main(["grade", str(sub), "--out", str(tmp_path / "out"), "--config", str(config)]) == 2
+
+
+def test_numpy_functions_that_import_lazily_work_in_the_child(box):
+    """np.unique loads numpy.ma on its first call (NumPy 2.4); lesson 18 coalesces with it. An honest
+    answer that check() accepts must not lose its points to an import the sandbox would refuse."""
+    src = """
+def sparse_to_dense(indices, values, num_rows):
+    values = np.asarray(values, dtype=np.float64)
+    rows = np.unique(np.asarray(indices))          # plain np.unique is the call that imports numpy.ma
+    where = np.searchsorted(rows, np.asarray(indices))
+    summed = np.zeros((len(rows),) + values.shape[1:])
+    np.add.at(summed, where, values)
+    out = np.zeros((num_rows,) + values.shape[1:])
+    out[rows] = summed
+    return out
+"""
+    q = questions.find_target("sparse_to_dense")
+    assert rules.static_problems(src, q) == []
+    run = scoring.GradingRun()
+    cases, _, _ = run.question_data(q)
+    res = sandbox.run_child(box, {"kind": q.kind, "target": q.target, "base": q.base, "source": src,
+                                     "cases": cases, "fields": list(q.fields)})
+    graded = scoring.score_question(q, run, res, None)
+    assert graded.score == q.points, graded.output()

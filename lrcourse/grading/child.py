@@ -42,6 +42,7 @@ if __name__ == "__main__":  # path first: numpy and the siblings come from the s
 import numpy as np
 import numpy.fft
 import numpy.linalg
+import numpy.ma  # np.unique imports it on its first call, and importing it sets attributes the hook refuses
 import numpy.polynomial
 import numpy.random  # noqa: F401  (imported now: lazy imports later would need the filesystem)
 
