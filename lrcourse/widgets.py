@@ -1040,13 +1040,17 @@ class VerificationPanel(_FigurePanel):
         self.verdict_html.value = f"<div style='color:{color};font-weight:bold'>{html.escape(self.verdict)}</div>"
         extra = ""
         if self.result is not None and self.kind == "optimizer" and torch_ok:
-            extra = (f"independent NumPy run vs torch: max deviation {self.result.trajectory_error:.1e} of the "
-                     f"parameter scale (not part of the verdict; chaotic runs amplify 1-ulp differences). ")
+            extra = (f"Beside the verdict: run on its own for the whole run, the NumPy side ends up at most "
+                     f"{self.result.trajectory_error:.1e} of the parameter scale from torch's run (not part of the "
+                     f"verdict: on a chaotic problem a difference of one rounding grows step after step). ")
         if self.result is not None and self.result.first_failure is not None:
-            step, field, _ = self.result.first_failure
+            step, field, err = self.result.first_failure
             what = "the parameters" if field == "params" else f"the state field <code>{html.escape(field)}</code> (torch's name)"
-            extra = (f"First difference: update {step} (counting from 0), in {what}, computed from torch's state "
-                     f"before that update. ") + extra
+            by = (f"differs from torch's by {err:.1e} (relative), above the tolerance {self.result.tolerance:.0e}"
+                  if math.isfinite(err) else "is missing or not a finite number where torch has one")
+            extra = (f"First difference: update {step} (counting from 0), in {what}: started from torch's parameters "
+                     f"and state before that update, with the same gradient, it {by}; every update before it "
+                     f"matched. ") + extra
             known = "".join(f"Your code takes the same steps as a known mistake, <b>{html.escape(name)}</b>: "
                             f"{html.escape(hint)}. " for name, hint in self.hints)
             extra = known + extra

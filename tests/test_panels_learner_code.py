@@ -150,6 +150,10 @@ def test_panel_names_first_step_and_state_field_of_a_wrong_step_function():
     assert "First difference: update 16" in panel.info.value and "<code>exp_avg_sq</code> (torch's name)" in \
         panel.info.value
     assert "MISMATCH at step 16" in panel.verdict_html.value
+    # the note says what was compared and by how much (issue 12, part 4)
+    assert "started from torch's parameters and state before that update, with the same gradient, it differs " \
+           "from torch's by 1.0e-06 (relative), above the tolerance 1e-12; every update before it matched" in \
+        panel.info.value
 
 
 def test_panel_verifies_an_exercise_class_written_from_scratch():
