@@ -10,6 +10,8 @@ runs ``python -m lrcourse grade`` on it exactly as an instructor would and repor
 * wall time for the batch, and per notebook (wall x workers / n: the cost of one notebook
   on one core);
 * the latency of grading one notebook on its own, and the sandbox's one-off setup;
+* the CPU time the batch used (grader and children), per notebook: a figure other jobs on
+  the machine disturb less than wall time;
 * the machine's load average while it ran (other processes slow it down).
 
 Without --stem the batch cycles through every exercise notebook of the course.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import resource
 import shutil
 import subprocess
 import sys
@@ -90,14 +93,21 @@ def build_batch(folder: pathlib.Path, n: int, stem: str | None, hangs: int) -> l
     return paths
 
 
-def grade(paths, out, workers, timeout) -> float:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    """CPU seconds (user + system) of every finished child of this process, grandchildren included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def grade(paths, out, workers, timeout) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the grader and all its children) of one ``python -m lrcourse grade``."""
+    t0, c0 = time.perf_counter(), _cpu()
     r = subprocess.run([sys.executable, "-m", "lrcourse", "grade", *map(str, paths), "--out", str(out),
                         "--workers", str(workers), "--timeout", str(timeout)], cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, _cpu() - c0
     if r.returncode != 0:
         raise SystemExit(r.stdout + r.stderr)
-    return wall
+    return wall, cpu
 
 
 def main(argv=None) -> int:
@@ -116,9 +126,9 @@ def main(argv=None) -> int:
         box = sandbox.make_sandbox()
         setup = time.perf_counter() - t0
         shutil.rmtree(box.workdir)
-        single = grade(paths[args.hangs:args.hangs + 1], tmp / "one", args.workers, args.timeout)
+        single, _ = grade(paths[args.hangs:args.hangs + 1], tmp / "one", args.workers, args.timeout)
         load0 = os.getloadavg()[0]
-        wall = grade(paths, tmp / "out", args.workers, args.timeout)
+        wall, cpu = grade(paths, tmp / "out", args.workers, args.timeout)
         load1 = os.getloadavg()[0]
         rows = (tmp / "out" / "grades.csv").read_text().strip().splitlines()
         assert len(rows) == args.n + 1, "one CSV row per submission"
@@ -126,6 +136,8 @@ def main(argv=None) -> int:
               f"{args.workers} workers: {wall:.1f} s wall")
         print(f"per notebook: {wall * args.workers / args.n:.2f} s of one core "
               f"({wall / args.n:.2f} s of batch wall time); one notebook alone, end to end: {single:.2f} s")
+        print(f"CPU time (grader and children, user + system): {cpu:.1f} s, {cpu / args.n:.2f} s per notebook "
+              "(less sensitive to other jobs than wall time)")
         print(f"sandbox setup (numpy copy, interpreter and kernel-layer probes), once per batch: {setup:.2f} s; "
               f"isolation: {sandbox.isolation_summary(box)}")
         print(f"load average (1 min) before / after: {load0:.1f} / {load1:.1f} on {os.cpu_count()} cores")
