@@ -51,6 +51,16 @@ def test_raising_cells_follow_stubs_through_helpers_and_missing_names():
     assert exercises.raising_cells(cells) == [False, False, False, False, True, True, False, True]
 
 
+def test_a_panel_on_an_unwritten_method_does_not_raise_but_one_on_a_missing_name_does():
+    cells = ["class MyAdam(optimizers.Adam):\n    def step(self, p, g, s, lr=None):\n        raise NotImplementedError('x')",
+             "VerificationPanel(MyAdam, problem='rosenbrock')",       # says NOT WRITTEN YET on its face
+             "panel = widgets.VerificationPanel(MyAdam)",
+             "r = MyAdam().step(1, 2, 3)",                             # raises: r is never bound
+             "VerificationPanel(r)",                                   # so this one raises too
+             "check(MyAdam)"]
+    assert exercises.raising_cells(cells) == [False, False, False, True, True, True]
+
+
 def test_exercises_are_up_to_date_with_the_solutions(capsys):
     assert exercises.main(["--check"]) == 0, capsys.readouterr().out
 
