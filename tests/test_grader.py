@@ -46,7 +46,7 @@ def _public(cls) -> set:
     return {n for n in dir(cls) if not n.startswith("_")}
 
 
-@pytest.mark.parametrize("name", [cls.__name__ for cls in optimizers.OPTIMIZERS])
+@pytest.mark.parametrize("name", standins.STANDIN_CLASSES["optimizers"])
 def test_stand_in_optimizers_are_the_library_classes_without_step(name):
     lib, stub = getattr(optimizers, name), getattr(STANDINS[0], name)
     assert _public(lib) == _public(stub)
@@ -77,6 +77,12 @@ def test_stand_in_plateau_has_the_public_methods():
     assert STANDINS[1].PlateauState._fields == schedules.PlateauState._fields
     with pytest.raises(NotImplementedError):
         stub(0.1).step(stub(0.1).init(), 1.0)
+
+
+def test_every_optimizer_of_the_library_has_a_stand_in():
+    classes = {n for n in optimizers.__all__ if isinstance(getattr(optimizers, n), type)
+               and issubclass(getattr(optimizers, n), optimizers.Optimizer) and n != "Optimizer"}
+    assert {c.__name__ for c in optimizers.OPTIMIZERS} <= classes == set(standins.STANDIN_CLASSES["optimizers"])
 
 
 def test_stand_ins_hold_no_algorithm():

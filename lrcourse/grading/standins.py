@@ -16,9 +16,10 @@ from .. import optimizers, schedules
 from .notebook import defined_names, parse
 
 LIBRARY = {"optimizers": optimizers, "schedules": schedules}
-# Every optimizer of the library, and the one stateful schedule (the others are functions of t,
-# which exercises write from scratch): a method added to optimizers.OPTIMIZERS gets its stand-in.
-STANDIN_CLASSES = {"optimizers": tuple(cls.__name__ for cls in optimizers.OPTIMIZERS),
+# Every optimizer class of the library (dense or sparse), and the one stateful schedule (the
+# others are functions of t, which exercises write from scratch): a new optimizer gets its stand-in.
+STANDIN_CLASSES = {"optimizers": tuple(name for name, cls in vars(optimizers).items() if isinstance(cls, type)
+                                       and issubclass(cls, optimizers.Optimizer) and cls is not optimizers.Optimizer),
                    "schedules": (schedules.ReduceLROnPlateau.__name__,)}
 ALGORITHM_METHODS = frozenset({"step", "__call__", "_lr_at", "lrs", "_grad"})   # _grad: weight decay
 STANDIN_IMPORTS = frozenset({"__future__", "dataclasses", "math", "typing", "collections", "numpy"})
