@@ -122,3 +122,41 @@ def test_lesson16_one_call_advances_rows_at_their_own_lr(lesson16):
 def test_lesson16_panel_on_a_broken_copy_says_mismatch(lesson16, old, new):
     panel = _run_panel(lesson16, "LinearInLR", _load(lesson16, *LESSON16, replace=[(old, new)]))
     assert panel.verdict.startswith("MISMATCH at step 0: params differs"), panel.verdict
+
+
+# --------------------------------------------------------------------------- the exercises: the learner's code
+# exercise -> (the learner's code, what else of the notebook it needs, a mistake (old, new) in the solution's
+# code, where the panel then says it goes wrong)
+EXERCISES = {
+    "06": ("linear_warmup_lr", (), ("min(t, total_iters)", "min(t + 1, total_iters)"), "MISMATCH at step 0: lr"),
+    "07": ("warmup_cosine_lr", (), ("math.pi * k / (total - warmup)", "math.pi * k / total"),
+           "MISMATCH at step 21: lr"),
+    "08": ("MomentumSGD", (), ("d = g + self.momentum * b", "d = b + self.momentum * g"),
+           "MISMATCH at step 1: params"),
+    "15": ("MyNAdam", ("nadam_mu",), ("(1 - mu_product * mu_next)", "(1 - mu_product)"),
+           "MISMATCH at step 0: params"),
+}
+
+
+@pytest.mark.parametrize("number", sorted(EXERCISES))
+def test_an_exercises_panel_runs_the_learners_code(number):
+    code, needs, mistake, where = EXERCISES[number]
+    solution, exercise = _cells("solutions", number), _cells("exercises", number)
+    assert solution.index(_panel_cell(solution, code)) > solution.index(f"check({code})")   # after the learner's code
+    panel = _run_panel(solution, code, _load(solution, *needs, code))
+    assert panel.result.passed and panel.result.max_error <= 1e-12, panel.verdict
+    panel = _run_panel(solution, code, _load(solution, *needs, code, replace=[mistake]))
+    assert panel.verdict.startswith(where), panel.verdict
+    # the exercise as shipped: the stub raises NotImplementedError, the panel says so and raises nothing
+    panel = _run_panel(exercise, code, _load(exercise, *needs, code))
+    assert panel.result is None and panel.verdict.startswith("NOT WRITTEN YET — your code is not written yet"), \
+        panel.verdict
+
+
+def test_exercise_16_has_no_code_with_a_torch_twin_and_checks_its_state_count_on_torchs_state():
+    """Exercise 16's functions (near-best width, paired verdict, state size) are statistics of runs, not a
+    method torch has: no panel; its state count is run on torch's optimizer state beside the course's."""
+    cells = _cells("solutions", "16")
+    assert not any("VerificationPanel(" in s for s in cells)
+    [state] = [s for s in cells if "topt.state[tp]" in s]
+    assert "assert ours == state_floats_per_param(theirs, p)" in state
