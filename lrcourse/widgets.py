@@ -46,8 +46,9 @@ from . import optimizers as _opt
 from . import problems as _prob
 from . import runs
 from . import schedules as _sch
+from .grading import questions as grading_questions
 
-__all__ = ["VerificationPanel", "ScheduleComposer", "OptimizerPlayground", "example"]
+__all__ = ["VerificationPanel", "ScheduleComposer", "OptimizerPlayground", "MomentumPanel", "example"]
 
 DPI = 72
 _DESC = {"description_width": "100px"}
@@ -917,7 +918,7 @@ class VerificationPanel(_FigurePanel):
     def _set_one(self, k, v):
         # e.g. panel.set(lr=0.1, betas=(0.9, 0.99))
         control = self.controls.get(k)
-        if k == "betas":
+        if k == "betas" and "beta1" in self.controls:
             self.controls["beta1"].value, self.controls["beta2"].value = v
         elif isinstance(control, W.HTML):
             raise KeyError(f"{k} is shown but not editable in the panel; build a new {type(self._twin).__name__}")
@@ -936,8 +937,9 @@ class VerificationPanel(_FigurePanel):
         for f in dataclasses.fields(self._twin):
             if not f.init:
                 continue
-            if f.name == "betas":
-                changes["betas"] = (float(self.controls["beta1"].value), float(self.controls["beta2"].value))
+            if f.name == "betas":  # no sliders when the learner's function does not take betas
+                if "beta1" in self.controls:
+                    changes["betas"] = (float(self.controls["beta1"].value), float(self.controls["beta2"].value))
                 continue
             w = self.controls.get(f.name)
             if w is None or isinstance(w, W.HTML):
@@ -1175,15 +1177,13 @@ class VerificationPanel(_FigurePanel):
 
 
 def _known_mistakes(method, problem, dtype) -> list:
-    """(name, hint) of the grader's catalogued mistakes (``grader_spec``) for the method's torch
+    """(name, hint) of the grader's catalogued mistakes (``grading.questions``) for the method's torch
     class whose steps the method takes (``runs.same_steps``), in catalogue order."""
-    from . import grader_spec
-
     twin = runs._twin(method)
     lib = runs.torch_class_name(twin)
     found, seen = [], set()
-    for questions in grader_spec.QUESTIONS.values():
-        for q in questions:
+    for stem_questions in grading_questions.QUESTIONS.values():
+        for q in stem_questions:
             if q.kind != "optimizer" or getattr(q.reference, "__name__", None) != lib:
                 continue
             for m in q.mistakes:

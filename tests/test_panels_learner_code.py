@@ -229,7 +229,7 @@ def test_a_wrong_or_incomplete_plateau_class_is_named_by_field():
 
 # --------------------------------------------------------------------------- hints from the grader's catalogue
 def test_a_known_mistake_gets_the_catalogue_hint():
-    from lrcourse import grader_spec
+    from lrcourse.grading import questions as grader_spec
 
     hints = {m.hint for qs in grader_spec.QUESTIONS.values() for q in qs for m in q.mistakes
              if m.name == "eps inside the square root" and q.reference is O.Adam}
@@ -380,3 +380,20 @@ def test_a_lessons_panel_verifies_the_lessons_own_code(number, code):
     assert any(f"VerificationPanel({code}, like=" in cells[i] for i in panels), path.name
     defined = [i for i, src in enumerate(cells) if f"def {code}(" in src or f"class {code}" in src]
     assert defined and min(defined) <= max(panels)
+
+
+def test_a_step_function_without_betas_gets_no_beta_sliders_and_still_matches():
+    """A learner's Adam with the default betas written in: the panel offers no beta sliders and runs it."""
+    import math
+
+    def adam_fixed_betas(params, grad, state, lr, eps):
+        t = state.step + 1
+        m = 0.9 * state.exp_avg + 0.1 * grad
+        v = 0.999 * state.exp_avg_sq + 0.001 * grad * grad
+        denom = np.sqrt(v) / math.sqrt(1 - 0.999 ** t) + eps
+        return params - (lr / (1 - 0.9 ** t)) * m / denom, state._replace(step=t, exp_avg=m, exp_avg_sq=v)
+
+    panel = VerificationPanel(adam_fixed_betas, like=O.Adam(lr=0.03))
+    assert "beta1" not in panel.controls and panel.result.passed, panel.verdict
+    panel.set(lr=0.01)
+    assert panel.result.passed and panel.method.like.betas == (0.9, 0.999), panel.verdict
