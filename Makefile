@@ -40,7 +40,7 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.
 test: env
 	$(PY) -m ruff check .
 	@other=$$(mktemp); \
-	$(PY) tools/cpu_paths.py run -- $(PY) -m pytest $(NBVAL) -p no:cacheprovider -q notebooks solutions \
+	$(PY) tools/cpu_paths.py run -- $(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) -p no:cacheprovider -q notebooks solutions \
 	    >"$$other" 2>&1 & pid=$$!; \
 	echo "$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions"; \
 	$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions; main=$$?; \
