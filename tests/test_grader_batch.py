@@ -101,8 +101,10 @@ def _orphaned_jobs() -> list[pathlib.Path]:
     """Readable hidden inputs (job.json) left in the temp folder, except those of graders still running
     (the other pytest worker may be grading at this moment)."""
     left = []
-    for p in pathlib.Path(tempfile.gettempdir()).rglob("job.json"):
-        if not os.access(p, os.R_OK):
+    # os.walk, not rglob: the other worker's graders remove their folders while this walks
+    for folder, _, files in os.walk(tempfile.gettempdir()):
+        p = pathlib.Path(folder) / "job.json"
+        if "job.json" not in files or not os.access(p, os.R_OK):
             continue
         owner = next((part for part in p.parts if part.startswith(sandbox.WORKDIR_PREFIX)), "")
         pid = owner[len(sandbox.WORKDIR_PREFIX):].partition("-")[0]
