@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = [
     "Problem", "Quadratic", "IllConditionedQuadratic", "Rosenbrock", "Saddle", "Noisy", "NoisyQuadratic", "Negated",
-    "BinaryData", "make_binary_data", "load_breast_cancer", "LogisticRegression", "MLPClassifier", "ResidualMLP",
+    "BinaryData", "make_binary_data", "load_breast_cancer", "minibatch", "LogisticRegression", "MLPClassifier", "ResidualMLP",
     "PROBLEMS", "make_problem",
     "plot_window", "contour_grid", "contour_levels",
 ]
@@ -350,6 +350,15 @@ def _sigmoid(z):
     return np.exp(-np.logaddexp(0.0, -z))
 
 
+def minibatch(X, y, batch_size, seed, t):
+    """The examples of update ``t``: all of them (``batch_size`` None), else ``batch_size`` drawn without
+    replacement by a generator seeded with (seed, t), so a run is the same in any order and on any machine."""
+    if batch_size is None:
+        return X, y
+    idx = np.random.default_rng((seed, int(t))).choice(len(y), batch_size, replace=False)
+    return X[idx], y[idx]
+
+
 class _Classifier(Problem):
     """What the two classifiers share: minibatches, validation loss and accuracy.
 
@@ -357,11 +366,7 @@ class _Classifier(Problem):
     """
 
     def _batch(self, t):
-        X, y = self.data.X_train, self.data.y_train
-        if self.batch_size is None:
-            return X, y
-        idx = np.random.default_rng((self.seed, int(t))).choice(len(y), self.batch_size, replace=False)
-        return X[idx], y[idx]
+        return minibatch(self.data.X_train, self.data.y_train, self.batch_size, self.seed, t)
 
     def val_loss(self, x):
         return self.loss(x, self.data.X_val, self.data.y_val)

@@ -877,27 +877,21 @@ def _compare_plateau(plateau, problem, steps, metrics, device, dtype, tol, torch
             raise ValueError("ReduceLROnPlateau needs metrics=[...] or a problem to produce them")
         metrics = plateau_metrics(problem, steps)
     metrics = [float(m) for m in metrics]
-    p = torch.zeros(1, requires_grad=True)
-    topt = torch.optim.SGD([p], lr=plateau.lr)
-    tsched = torch_scheduler(plateau, topt)
     state = plateau.init()
     fields = ("lr", "best", "num_bad_epochs", "cooldown_counter")
     errors = {f: np.zeros(len(metrics)) for f in fields}
     ours_lr, theirs_lr = [], []
-    for k, m in enumerate(metrics):
+    for k, (m, theirs) in enumerate(zip(metrics, torch_plateau(plateau, metrics))):
         state = plateau.step(state, m)
-        tsched.step(m)
-        theirs = {"lr": topt.param_groups[0]["lr"], "best": tsched.best,
-                  "num_bad_epochs": tsched.num_bad_epochs, "cooldown_counter": tsched.cooldown_counter}
         for f in fields:
-            a, b = _field(state, f), theirs[f]
+            a, b = _field(state, f), getattr(theirs, f)
             if a is None:  # a learner's class that does not keep this field (by torch's name)
                 errors[f][k] = math.inf
                 continue
             same_nan = np.isnan(a) and np.isnan(b)
             errors[f][k] = 0.0 if (a == b or same_nan) else abs(a - b) / max(abs(b), plateau.lr, _TINY)
         ours_lr.append(state.lr)
-        theirs_lr.append(theirs["lr"])
+        theirs_lr.append(theirs.lr)
     max_err, passed, first = _verdict(errors, tol)
     return Comparison(
         method=plateau.name if isinstance(plateau, PlateauCode) else "ReduceLROnPlateau", kind="plateau", device=device, dtype=dtype, steps=len(metrics), tolerance=tol,

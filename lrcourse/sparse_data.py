@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .optimizers import SparseGrad
-from .problems import Problem
+from .problems import Problem, minibatch
 
 __all__ = ["TokenData", "make_zipf_text", "EmbeddingBagClassifier"]
 
@@ -93,11 +93,7 @@ class EmbeddingBagClassifier(Problem):
         self.name = "embedding-bag classifier"
 
     def _batch(self, t):
-        tok, y = self.data.tokens_train, self.data.y_train
-        if self.batch_size is None:
-            return tok, y
-        idx = np.random.default_rng((self.seed, int(t))).choice(len(y), self.batch_size, replace=False)
-        return tok[idx], y[idx]
+        return minibatch(self.data.tokens_train, self.data.y_train, self.batch_size, self.seed, t)
 
     def logits(self, x, tokens):
         return np.asarray(x)[tokens].mean(axis=1)

@@ -46,7 +46,6 @@ from . import optimizers as _opt
 from . import problems as _prob
 from . import runs
 from . import schedules as _sch
-from .grading import questions as grading_questions
 
 __all__ = ["VerificationPanel", "ScheduleComposer", "OptimizerPlayground", "MomentumPanel", "example"]
 
@@ -1179,6 +1178,9 @@ class VerificationPanel(_FigurePanel):
 def _known_mistakes(method, problem, dtype) -> list:
     """(name, hint) of the grader's catalogued mistakes (``grading.questions``) for the method's torch
     class whose steps the method takes (``runs.same_steps``), in catalogue order."""
+    # imported here: only a MISMATCH needs the catalogue, and it adds 24 ms to every panel's import
+    from .grading import questions as grading_questions
+
     twin = runs._twin(method)
     lib = runs.torch_class_name(twin)
     found, seen = [], set()

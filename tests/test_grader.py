@@ -276,13 +276,19 @@ class MyAdam(optimizers.Adam):
         new = state._replace(step=t, exp_avg=m, exp_avg_sq=v)
         return params + lr * dir, type(state)(*new)
 """
-    q = questions.find_target("MyAdam")
+    _full_marks_in_the_child(box, "MyAdam", src)
+
+
+def _full_marks_in_the_child(box, target, src):
+    """``src`` passes the static rules and earns the question's points in the sandboxed child."""
+    q = questions.find_target(target)
     assert rules.static_problems(src, q) == []
     run = scoring.GradingRun()
     cases, _, _ = run.question_data(q)
     res = sandbox.run_child(box, {"kind": q.kind, "target": q.target, "base": q.base, "source": src,
                                      "cases": cases, "fields": list(q.fields)})
-    assert scoring.score_question(q, run, res, None).score == q.points, scoring.score_question(q, run, res, None).output()
+    graded = scoring.score_question(q, run, res, None)
+    assert graded.score == q.points, graded.output()
 
 
 def test_static_rules_need_a_step():
@@ -499,11 +505,4 @@ def sparse_to_dense(indices, values, num_rows):
     out[rows] = summed
     return out
 """
-    q = questions.find_target("sparse_to_dense")
-    assert rules.static_problems(src, q) == []
-    run = scoring.GradingRun()
-    cases, _, _ = run.question_data(q)
-    res = sandbox.run_child(box, {"kind": q.kind, "target": q.target, "base": q.base, "source": src,
-                                     "cases": cases, "fields": list(q.fields)})
-    graded = scoring.score_question(q, run, res, None)
-    assert graded.score == q.points, graded.output()
+    _full_marks_in_the_child(box, "sparse_to_dense", src)

@@ -57,6 +57,13 @@ def kernel_argv() -> list[str]:
     return [sys.executable, os.path.abspath(__file__), "launch", "-f", "{connection_file}"]
 
 
+def _spec() -> dict:
+    """ipykernel's own kernel spec for this Python, started through `launch`."""
+    import ipykernel.kernelspec
+
+    return {**ipykernel.kernelspec.get_kernel_dict(), "argv": kernel_argv()}
+
+
 def kernel_spec_manager_class():
     """A KernelSpecManager whose `python3` (and nbval's current-env kernel) start forked kernels."""
     import ipykernel.kernelspec
@@ -64,9 +71,7 @@ def kernel_spec_manager_class():
 
     class ForkedKernelSpecManager(KernelSpecManager):
         def get_kernel_spec(self, kernel_name):
-            spec = ipykernel.kernelspec.get_kernel_dict()
-            spec["argv"] = kernel_argv()
-            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **spec)
+            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES, **_spec())
 
     return ForkedKernelSpecManager
 
@@ -74,10 +79,7 @@ def kernel_spec_manager_class():
 def jupyter_path() -> str:
     """A folder to put first on JUPYTER_PATH so that any Jupyter tool's `python3` kernel is forked
     (nbclient in a subprocess, nbgrader, JupyterLab). Same path for every caller with this Python."""
-    import ipykernel.kernelspec
-
-    spec = ipykernel.kernelspec.get_kernel_dict()
-    spec["argv"] = kernel_argv()
+    spec = _spec()
     name = hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
     folder = os.path.join(_socket_dir(), "jupyter-" + name)
     target = os.path.join(folder, "kernels", "python3", "kernel.json")
