@@ -465,12 +465,13 @@ def _sticky_limits(current, arrays, log=False, slack=3.0):
     return bottom, top
 
 
-def _sticky_right(ax, right: float, left: float = 0.0):
+def _sticky_right(ax, right: float, left: float = 0.0, least: float = 1.0):
     """Set the x axis to [left, a round number >= right], kept while ``right`` still fills at
-    least 2/3 of it: changing the number of steps then redraws only the lines."""
+    least 2/3 of it (``least``: the smallest right end, 1 for a number of steps): changing the
+    number of steps then redraws only the lines."""
     lo, current = ax.get_xlim()
-    if not (lo == left and right <= current <= 1.5 * max(right, 1)):
-        ax.set_xlim(left, max(_nice_up(max(right, 1)), left + 1))
+    if not (lo == left and right <= current <= 1.5 * max(right, least)):
+        ax.set_xlim(left, max(_nice_up(max(right, least)), left + least))
 
 
 def _nice_down(x: float) -> float:
@@ -689,6 +690,7 @@ class _FigurePanel(W.VBox):
             canvas.draw()
             if self._READABLE:  # the positions found stay; the layout costs ~50 ms a draw, run it only when needed
                 self.figure.set_layout_engine("none")
+                key = self._bg_key = self._static_key()  # the layout has moved the axes: the next input finds this
             self._bg = self._backgrounds[key] = canvas.copy_from_bbox(self.figure.bbox)
             while len(self._backgrounds) > 8:  # each is a full RGBA bitmap of the figure (about 0.7 MB)
                 del self._backgrounds[next(iter(self._backgrounds))]
@@ -819,6 +821,7 @@ class VerificationPanel(_FigurePanel):
     _READABLE = True
 
     _SETTINGS = ("device", "dtype", "noise", "tolerance")
+    _SCENE = ("figure", "_canvas", "_artists", "_dynamic", "_bg", "_bg_key", "_backgrounds", "_laid_out")
 
     def __init__(self, method, problem="ill-conditioned quadratic", steps=300, *, like=None, init=None,
                  names=None, **options):
@@ -890,7 +893,7 @@ class VerificationPanel(_FigurePanel):
 
         # -- layout
         self._setup_figure((9.4, 3.5) if self.kind == "optimizer" else (8.6, 3.2))
-        self._layout_key = None
+        self._layout_key, self._scenes, self._laid_out = None, {}, None
         self.header = W.HTML()
         self.header.add_class("t-header")
         self.verdict_html = W.HTML()
@@ -1067,17 +1070,28 @@ class VerificationPanel(_FigurePanel):
         key = (self.kind, two_d)
         if key == self._layout_key:
             return
-        fig = self.figure
-        fig.clear()
-        self._dynamic, self._bg = [], None
+        # One figure per layout, kept with its artists and saved backgrounds: switching between a 2-D
+        # problem and one without a trajectory then redraws no axes that were drawn before.
+        if self._layout_key is not None:
+            self._scenes[self._layout_key] = tuple(getattr(self, k) for k in self._SCENE)
         self._layout_key = key
+        if key in self._scenes:
+            for k, v in zip(self._SCENE, self._scenes.pop(key)):
+                setattr(self, k, v)
+            return
+        if self.figure.axes:
+            self.figure = Figure(figsize=self.figure.get_size_inches(), dpi=DPI)
+            self._canvas = FigureCanvasAgg(self.figure)
+            self._laid_out = None
+        fig = self.figure
+        self._dynamic, self._bg, self._bg_key, self._backgrounds = [], None, None, {}
         a = self._artists = {}
         n = 3 if two_d else 2
         axes = fig.subplots(1, n, gridspec_kw={"width_ratios": [1.0, 1.3, 1.3][-n:]})
         if two_d:
             ax = a["traj_ax"] = axes[0]
             ax.set_title("trajectory", fontsize=10, y=1.0, pad=4)
-            a["contour"], a["contour_key"] = None, None
+            a["contour"], a["contour_key"], a["contours"] = None, None, {}
             (a["start"],) = ax.plot([], [], "o", color="k", ms=4)
             (a["star"],) = ax.plot([], [], "*", color="gold", mec="k", ms=10)
             (a["np_traj"],) = ax.plot([], [], "-", color=NUMPY_C, lw=1.8)
@@ -1164,9 +1178,20 @@ class VerificationPanel(_FigurePanel):
     def _draw_trajectory(self, r, problem):
         a = self._artists
         ax = a["traj_ax"]
-        key = id(problem)
+        key = id(problem)  # the panel keeps its problems (_build_problem): an id stands for one
         if a["contour_key"] != key:
-            a["contour"] = self._draw_contour(ax, problem, a["contour"], a["start"], a["star"])
+            if a["contour"] is not None:
+                a["contour"].set_visible(False)
+            if key not in a["contours"]:  # contours of each problem computed once, shown when it is chosen
+                a["contours"][key] = (self._draw_contour(ax, problem, None, a["start"], a["star"]),
+                                      ax.get_xlim(), ax.get_ylim())
+            a["contour"], xlim, ylim = a["contours"][key]
+            a["contour"].set_visible(True)
+            ax.set_xlim(*xlim)
+            ax.set_ylim(*ylim)
+            star = getattr(problem, "x_star", None)
+            a["start"].set_data([problem.x0[0]], [problem.x0[1]])
+            a["star"].set_data(([star[0]], [star[1]]) if star is not None else ([], []))
             a["contour_key"] = key
         a["np_traj"].set_data(r.numpy_params[:, 0], r.numpy_params[:, 1])
         if r.torch_params is not None:
@@ -1576,15 +1601,23 @@ class OptimizerPlayground(_FigurePanel):
         return self._problems[key]
 
     def _race(self, label, opt, problem, steps):
-        """(history, effective LRs) of one racer; kept for inputs seen before (an lr slider reruns its racer only)."""
-        key = (label, opt, id(problem), steps)
-        if key not in self._runs:
-            h = runs.run(opt, problem, steps, record_states=True)
-            eff = np.array([np.broadcast_to(runs.effective_lr(opt, s), problem.x0.shape) for s in h.states])
-            self._runs[key] = (h, eff.reshape(steps, -1))
-            while len(self._runs) > 4 * len(self.racers):
-                del self._runs[next(iter(self._runs))]
-        return self._runs[key]
+        """(history, effective LRs) of one racer.  The longest run of each (racer, its settings, problem)
+        is kept: an lr slider reruns its racer only, and a new number of steps takes the first updates
+        of a longer run or goes on from a shorter one (``runs.run(resume=...)``: the same numbers as a
+        run from the start)."""
+        key = (label, opt, id(problem))
+        done, eff = self._runs.pop(key, (None, np.zeros((0, problem.x0.size))))
+        if done is None or len(done.lrs) < steps:
+            h = runs.run(opt, problem, steps, record_states=True, resume=done)
+            new = h.states[len(eff):]
+            more = [np.broadcast_to(runs.effective_lr(opt, s), problem.x0.shape).reshape(-1) for s in new]
+            done, eff = h, np.concatenate([eff, np.array(more).reshape(len(new), problem.x0.size)])
+        self._runs[key] = (done, eff)  # the latest last: the oldest goes first
+        while len(self._runs) > 4 * len(self.racers):
+            del self._runs[next(iter(self._runs))]
+        if len(done.lrs) == steps:
+            return done, eff
+        return runs.run(opt, problem, steps, record_states=True, resume=done), eff[:steps]
 
     def _build_axes(self):
         fig = self.figure
@@ -1713,6 +1746,8 @@ class MomentumPanel(_FigurePanel):
     """
 
     _STALE = "the figure below shows the last valid point"
+    _READABLE = True
+    _OVER = "0.85"  # the heat map's colour for a rate >= 1
     LR_MAX = 4.4  # the plane spans lr in (0, LR_MAX / L]: past the divergence boundary of every momentum < 1.2
     MOMENTUM_MAX = 0.99
 
@@ -1805,55 +1840,65 @@ class MomentumPanel(_FigurePanel):
     # -- figure
     def _build_axes(self):
         fig = self.figure
+        fig.set_layout_engine("constrained")  # before the colour bar, so that the layout makes room for it
         self._hax, self._tax, self._dax = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.25, 1.0, 1.15]})
-        fig.subplots_adjust(left=0.055, right=0.985, bottom=0.15, top=0.80, wspace=0.32)
         self._hax.set(xlabel="lr", ylabel="momentum")
         self._hax.grid(False)  # a notebook's axes.grid would draw over the heat map
-        self._hax.set_title("rate max|σ| per step", fontsize=10, pad=4)
-        self._tax.set_title("path (first 60 steps)", fontsize=10, pad=4)
-        self._dax.set_title("distance to the minimum", fontsize=10, pad=4)
+        # beyond the plane (lr > LR_MAX / L) every momentum drawn diverges: the heat map's colour for rate >= 1
+        self._hax.set_facecolor(self._OVER)
+        self._hax.set_title("rate max|σ| per step", fontsize=10, y=1.0, pad=4)
+        self._tax.set_title("path (first 60 steps)", fontsize=10, y=1.0, pad=4)
+        self._dax.set_title("distance to the minimum", fontsize=10, y=1.0, pad=4)
         self._dax.set(xlabel="step", yscale="log")
         from matplotlib import colormaps
 
         self._heat = self._hax.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", vmin=0.0, vmax=1.0,
-                                      cmap=colormaps["viridis_r"].with_extremes(over="0.85"), interpolation="nearest")
+                                      cmap=colormaps["viridis_r"].with_extremes(over=self._OVER),
+                                      interpolation="nearest")
         self._colorbar = fig.colorbar(self._heat, ax=self._hax, pad=0.02, fraction=0.06, extend="max")
-        self._colorbar.ax.tick_params(labelsize=7)
         (self._diverge,) = self._hax.plot([], [], "r-", lw=1.4)
         (self._crit_m,) = self._hax.plot([], [], "w--", lw=1.0)
         (self._crit_L,) = self._hax.plot([], [], "w:", lw=1.4)
         (self._opt,) = self._hax.plot([], [], "*", color="gold", mec="k", ms=12)
+        # the plane and the contours change with the condition number: drawn over the saved background,
+        # with the point and the run, so that a new condition number redraws no axes while they hold
+        for artist in (self._heat, self._diverge, self._crit_m, self._crit_L, self._opt):
+            self._dyn(artist)
         self._point = self._dyn(self._hax.plot([], [], "o", color="C3", mec="w", ms=8)[0])
-        self._contour = None
-        (self._start,) = self._tax.plot([], [], "o", color="k", ms=4)
-        (self._star,) = self._tax.plot([], [], "*", color="gold", mec="k", ms=10)
+        self._contour = None  # drawn before the start, the minimum and the path (see recompute)
+        self._start = self._dyn(self._tax.plot([], [], "o", color="k", ms=4)[0])
+        self._star = self._dyn(self._tax.plot([], [], "*", color="gold", mec="k", ms=10)[0])
         self._path = self._dyn(self._tax.plot([], [], ".-", color="C3", ms=3, lw=0.9)[0])
         self._dist = self._dyn(self._dax.plot([], [], "-", color="C3", lw=1.5)[0])
         self._envelope = self._dyn(self._dax.plot([], [], "k:", lw=1.2)[0])
-        fig.legend(handles=[_proxy(color="r", lw=1.4, label="divergence: lr L = 2 + 2 momentum"),
-                            _proxy(color="0.3", ls="--", lw=1.0, label="critical damping at m"),
-                            _proxy(color="0.3", ls=":", lw=1.4, label="… at L"),
-                            _proxy(marker="*", ls="", color="gold", mec="k", ms=10, label="optimum"),
-                            _proxy(color="C3", marker="o", lw=1.5, label="chosen point: its run"),
-                            _proxy(color="k", ls=":", lw=1.2, label="predicted rate^t")],
-                   loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=6, fontsize=8, frameon=False)
-        for ax in (self._tax, self._dax):
+        handles = [_proxy(color="r", lw=1.4, label="divergence: lr L = 2 + 2 momentum"),
+                   _proxy(color="0.3", ls="--", lw=1.0, label="critical damping at m"),
+                   _proxy(color="0.3", ls=":", lw=1.4, label="… at L"),
+                   _proxy(marker="*", ls="", color="gold", mec="k", ms=10, label="optimum"),
+                   _proxy(color="C3", marker="o", lw=1.5, label="chosen point: its run"),
+                   _proxy(color="k", ls=":", lw=1.2, label="predicted rate^t")]
+        fig.legend(handles=handles, **_top(len(handles)))
+        for ax in fig.axes:
             ax.set_autoscale_on(False)
+        self._dist_lim = None
         self.artists = {"heat map": self._heat, "divergence": self._diverge, "critical m": self._crit_m,
                         "critical L": self._crit_L, "optimum": self._opt, "point": self._point, "path": self._path,
                         "distance": self._dist, "envelope": self._envelope}
 
     def _static_extra(self):
-        return self._grid_key
+        return self._heat.get_clim()
 
     def _draw_plane(self, m, L):
-        """The heat map and its boundaries: drawn again only when the condition number changes."""
+        """The heat map and its boundaries for curvatures m and L (a new condition number).
+
+        The lr axis is kept at a round number while the plane, lr up to LR_MAX / L, fills 2/3 of it or
+        more (``_sticky_right``): the plane's artists are then drawn over the saved axes."""
         from . import momentum as _mom
 
         self.grid = lrs, moms, rates = _mom.plane(m, L, self.LR_MAX / L, self.MOMENTUM_MAX)
         self._heat.set_data(np.where(rates >= 1, 1.5, rates))
         self._heat.set_extent((0.0, lrs[-1], 0.0, self.MOMENTUM_MAX))
-        self._hax.set_xlim(0.0, lrs[-1])
+        _sticky_right(self._hax, lrs[-1], least=lrs[-1])
         self._hax.set_ylim(0.0, self.MOMENTUM_MAX)
         self._diverge.set_data(_mom.max_stable_lr(moms, L), moms)
         for line, lam in ((self._crit_m, m), (self._crit_L, L)):
@@ -1888,7 +1933,11 @@ class MomentumPanel(_FigurePanel):
             def draw():
                 if self._grid_key != condition:
                     self._draw_plane(m, L)
+                    if self._contour in self._dynamic:
+                        self._dynamic.remove(self._contour)
                     self._contour = self._draw_contour(self._tax, problem, self._contour, self._start, self._star)
+                    self._contour.set_animated(True)
+                    self._dynamic.insert(self._dynamic.index(self._start), self._contour)
                     self._grid_key = condition
                 self._point.set_data([lr], [mom])
                 first = hist.params[:61]
@@ -1897,10 +1946,14 @@ class MomentumPanel(_FigurePanel):
                 t = np.arange(steps + 1)
                 self._dist.set_data(t, point.distance)
                 self._envelope.set_data(t, point.envelope)
-                self._dax.set_xlim(0, steps)
-                shown = _finite([point.distance, point.envelope], log=True)
-                self._dax.set_ylim(10.0 ** math.floor(math.log10(shown.min())),
-                                   10.0 ** math.ceil(math.log10(shown.max()) + 1e-9))
+                _sticky_right(self._dax, steps)
+                # room for the envelope up to the axis' end, and a decade under it for the run's ripples:
+                # more steps then keep the axes as they are
+                reach = 0.1 * point.envelope[0] * predicted ** self._dax.get_xlim()[1] if predicted < 1 else None
+                lim = _sticky_limits(self._dist_lim, [point.distance, point.envelope, reach], log=True)
+                if lim:
+                    self._dist_lim = lim
+                    self._dax.set_ylim(*lim)
 
             shown = self._draw_and_render(draw, lambda e: self._fail(e, self.readout))
             if shown is None:

@@ -146,3 +146,43 @@ def test_lr_zero_from_the_slider_is_answered_beside_it():
     assert "nothing moves" in p.notes[p.controls["lr"]].value and "STALE" in p.stale_html.value
     p.controls["lr"].value = 0.01
     assert p.error is None and not p.stale
+
+
+def test_a_new_condition_number_or_more_steps_redraw_the_data_on_the_same_axes():
+    """Latency: the plane, contours and run are drawn over the saved axes while the axes hold (the lr
+    axis stays at a round number the plane fills 2/3 of); what is drawn is still the new setting."""
+    p = MomentumPanel(steps=160)          # the step axis ends at 200
+    p.controls["lr"].value = 0.015
+    full, png = p.full_draws, p.png()
+    p.set(condition=30.0)
+    assert p.full_draws == full and p.png() != png
+    lrs, moms, rates = p.grid
+    assert lrs[-1] == pytest.approx(4.4 / 30) and p.figure.axes[0].get_xlim() == (0.0, 0.2)
+    np.testing.assert_array_equal(rates, M.plane(1.0, 30.0, 4.4 / 30)[2])
+    np.testing.assert_array_equal(p.artists["heat map"].get_array(), np.where(rates >= 1, 1.5, rates))
+    assert max_stable_lr_everywhere_below(lrs[-1], moms)
+    png = p.png()
+    p.set(steps=170)
+    assert p.full_draws == full and p.png() != png
+    t, dist = p.artists["distance"].get_data()
+    np.testing.assert_array_equal(t, np.arange(171))
+    np.testing.assert_array_equal(dist, M.run_point(0.015, 0.9, P.IllConditionedQuadratic(condition=30.0), 170).distance)
+    p.set(condition=100.0)   # the plane would fill a fifth of the old axis: new axes, drawn in full
+    assert p.full_draws == full + 1 and p.figure.axes[0].get_xlim() == (0.0, 0.05)
+
+
+def max_stable_lr_everywhere_below(lr_max, moms):
+    """Beyond the plane (lr > LR_MAX / L) the axes show the colour of a rate >= 1: every momentum drawn diverges there."""
+    return bool(np.all(M.max_stable_lr(moms, 30.0) < lr_max))
+
+
+def test_the_panel_is_on_the_common_layout_and_fonts():
+    from lrcourse.widgets import FONT
+
+    p = MomentumPanel(steps=100)
+    assert p.figure.legends and not any(ax.get_legend() for ax in p.figure.axes)
+    for ax in p.figure.axes:
+        assert all(t.get_fontsize() >= FONT for t in ax.get_xticklabels() + ax.get_yticklabels())
+    boxes = [ax.get_tightbbox(p._canvas.get_renderer()) for ax in p.figure.axes[:3]]
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))       # side by side, nothing overlapping
+    assert all(0 <= b.x0 and b.x1 <= p.figure.bbox.width for b in boxes)

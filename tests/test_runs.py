@@ -236,3 +236,86 @@ def test_import_is_cheap():
     code = "import sys, lrcourse, lrcourse.optimizers, lrcourse.schedules, lrcourse.runs; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def _torch_run(opt, problem, steps, step):
+    p = torch.tensor(problem.x0, dtype=torch.float64, requires_grad=True)
+    topt = runs.torch_optimizer(opt, p)
+    do = step(topt)
+    out = []
+    for t in range(steps):
+        p.grad = torch.tensor(problem.grad(p.detach().numpy(), t))
+        do()
+        out.append((p.detach().numpy().copy(), {k: v.clone() for k, v in topt.state[p].items()}))
+    return out
+
+
+@pytest.mark.parametrize("opt", [O.Adam(lr=0.05, amsgrad=True, weight_decay=0.01), O.SGD(lr=5e-4, momentum=0.9,
+                                                                                        nesterov=True),
+                                 O.NAdam(lr=0.02), O.Adagrad(lr=0.1), O.RMSprop(lr=0.01, centered=True)])
+def test_the_direct_step_is_torchs_step_bit_for_bit(opt):
+    """compare calls torch's step without the profiler wrapper (runs._stepper): the same numbers as topt.step()."""
+    q = P.Rosenbrock()
+    direct = _torch_run(opt, q, 60, lambda topt: runs._stepper(topt, torch))
+    plain = _torch_run(opt, q, 60, lambda topt: topt.step)
+    for (xa, sa), (xb, sb) in zip(direct, plain):
+        np.testing.assert_array_equal(xa, xb)
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            np.testing.assert_array_equal(sa[k].numpy(), sb[k].numpy())
+    assert np.all(np.isfinite(direct[-1][0]))
+
+
+def test_the_direct_step_still_runs_registered_hooks():
+    """A step hook registered (globally or on the optimizer) goes through topt.step: the hook runs."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    calls = []
+    handle = register_optimizer_step_post_hook(lambda opt, args, kwargs: calls.append(type(opt).__name__))
+    try:
+        c = runs.compare(O.Adam(lr=0.05), P.Rosenbrock(), 7, device="cpu")
+    finally:
+        handle.remove()
+    assert c.passed and calls == ["Adam"] * 7
+    p = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.SGD([p], lr=0.1)
+    own = []
+    topt.register_step_pre_hook(lambda opt, args, kwargs: own.append(1))
+    step = runs._stepper(topt, torch)
+    p.grad = torch.ones(2, dtype=torch.float64)
+    step()
+    assert own == [1] and p.detach().tolist() == [-0.1, -0.1]
+
+
+@pytest.mark.parametrize("problem", [P.NoisyQuadratic(noise=0.5), P.Rosenbrock(), P.LogisticRegression(batch_size=16)])
+def test_a_resumed_run_is_the_run_from_the_start(problem):
+    """run(resume=h): the first updates of a longer run, or going on from a shorter one, bit for bit."""
+    opt, sched = O.Adam(lr=0.01, amsgrad=True), S.CosineAnnealingLR(0.01, T_max=90)
+    full = runs.run(opt, problem, 90, schedule=sched, record_states=True)
+    short = runs.run(opt, problem, 40, schedule=sched, record_states=True)
+    longer = runs.run(opt, problem, 90, schedule=sched, record_states=True, resume=short)
+    fewer = runs.run(opt, problem, 25, schedule=sched, record_states=True, resume=full)
+    for got, n in ((longer, 90), (fewer, 25)):
+        np.testing.assert_array_equal(got.params, full.params[:n + 1])
+        np.testing.assert_array_equal(got.losses, full.losses[:n + 1])
+        np.testing.assert_array_equal(got.lrs, full.lrs[:n])
+        assert len(got.states) == n
+        for a, b in zip(got.states, full.states):
+            for f in a._fields:
+                np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert runs.run(opt, problem, 60, schedule=sched, resume=short).states is None
+    seen = []
+    runs.run(opt, problem, 45, schedule=sched, resume=short, callback=lambda t, x, s: seen.append(t))
+    assert seen == [40, 41, 42, 43, 44]
+
+
+def test_what_cannot_be_resumed_is_refused():
+    q = P.IllConditionedQuadratic()
+    plain = runs.run(O.SGD(lr=0.1), q, 10)
+    with pytest.raises(ValueError, match="record_states=True"):
+        runs.run(O.SGD(lr=0.1), q, 20, resume=plain)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau cannot be resumed"):
+        runs.run(O.SGD(lr=0.1), q, 20, schedule=S.ReduceLROnPlateau(0.1),
+                 resume=runs.run(O.SGD(lr=0.1), q, 10, record_states=True))
+    with pytest.raises(ValueError, match="float64 run, this one is float32"):
+        runs.run(O.SGD(lr=0.1), q, 20, dtype=np.float32, resume=runs.run(O.SGD(lr=0.1), q, 10, record_states=True))

@@ -1,0 +1,112 @@
+"""What the panels reuse to answer a control quickly (issue 12's latency goal), and that what they show is
+still the current setting: saved backgrounds per layout, contours per problem, runs that go on from a
+shorter one.  Each reuse is checked against the same thing computed afresh."""
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+
+from lrcourse import optimizers as O
+from lrcourse import runs
+from lrcourse.widgets import MomentumPanel, OptimizerPlayground, ScheduleComposer, VerificationPanel
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _drawn_afresh(panel) -> np.ndarray:
+    """The panel's current state drawn in full, no saved background used."""
+    panel._bg = None
+    panel._render()
+    return _pixels(panel.png())
+
+
+@pytest.mark.parametrize("make, control, value", [
+    (lambda: VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=100), "lr", 0.051),
+    (lambda: ScheduleComposer(steps=100), "warmup_steps", 21),
+    (lambda: OptimizerPlayground(steps=100), "lr:Adam", 0.051),
+    (lambda: MomentumPanel(steps=100), "lr", 0.021),
+])
+def test_the_first_input_after_the_layout_redraws_no_axes(make, control, value):
+    """The background saved at the first draw is keyed by the axes' positions after the layout, so the
+    first slider move that changes only the data draws only the data."""
+    panel = make()
+    full = panel.full_draws
+    panel.controls[control].value = value
+    assert panel.full_draws == full and panel.error is None
+
+
+def test_problems_seen_before_redraw_no_axes_and_show_the_current_problem():
+    """One figure per layout (a 2-D problem's three axes, logistic regression's two), kept with its saved
+    backgrounds and each problem's contours: going back to a problem is a blit, and the picture is the one a
+    full draw of the same state gives (the right contours, limits and legend)."""
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
+    order = ["noisy quadratic", "logistic regression", "ill-conditioned quadratic", "Rosenbrock"]
+    for name in order * 2:  # the sticky limits settle on a range that holds every problem's curves
+        panel.controls["problem"].value = name
+    full = panel.full_draws
+    for name in order:
+        panel.controls["problem"].value = name
+        assert panel.result.passed and panel.error is None
+        assert len(panel.figure.axes) == (2 if name == "logistic regression" else 3)
+        if name != "logistic regression":
+            x, y = panel._artists["np_traj"].get_data()
+            np.testing.assert_array_equal(np.c_[x, y], panel.result.numpy_params)
+            visible = [c for c, _, _ in panel._artists["contours"].values() if c.get_visible()]
+            assert visible == [panel._artists["contour"]]
+    assert panel.full_draws == full
+    for name in order:  # each blit against a full draw of the same state (done last: it drops the saved ones)
+        panel.controls["problem"].value = name
+        assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel)), name
+
+
+def test_a_failed_draw_lays_its_figure_out_afresh_and_the_panel_recovers():
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=40)
+    panel.controls["problem"].value = "logistic regression"
+    flat = panel.figure
+    real = panel._draw
+    panel._draw = lambda r, problem: 1 / 0
+    panel.controls["lr"].value = 0.04
+    assert panel.error is not None and panel.stale
+    panel._draw = real
+    panel.controls["lr"].value = 0.03
+    assert panel.error is None and panel.result.passed and panel.figure is not flat
+    assert len(panel.figure.axes) == 2
+    panel.controls["problem"].value = "Rosenbrock"    # the 2-D figure kept from before
+    assert len(panel.figure.axes) == 3 and np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
+
+
+def test_the_playground_takes_a_new_number_of_steps_from_its_runs_and_shows_the_run_from_the_start():
+    race = OptimizerPlayground(problem="Rosenbrock", steps=100, noise=0.3)
+    for steps in (140, 60, 200, 100):
+        race.controls["steps"].value = steps
+        for label, base in race.racers.items():
+            opt = dataclasses.replace(base, lr=float(race.lr_sliders[label].value))
+            fresh = runs.run(opt, race.problem, steps, record_states=True)
+            np.testing.assert_array_equal(race.histories[label].params, fresh.params)
+            np.testing.assert_array_equal(race.histories[label].losses, fresh.losses)
+            eff = np.array([np.broadcast_to(runs.effective_lr(opt, s), (2,)) for s in fresh.states])
+            np.testing.assert_array_equal(race.effective_lrs[label], eff)
+            tr, lo, _, _ = race._lines[label]
+            assert len(lo.get_xdata()) == steps + 1
+        assert f"after {steps} steps" in race.status.value
+    race.lr_sliders["Adam"].value = 0.02                     # only Adam's run is new: it starts from scratch
+    opt = dataclasses.replace(race.racers["Adam"], lr=0.02)
+    np.testing.assert_array_equal(race.histories["Adam"].params, runs.run(opt, race.problem, 100).params)
+
+
+def test_a_new_condition_number_is_drawn_as_a_full_draw_would():
+    panel = MomentumPanel(steps=160)
+    panel.controls["lr"].value = 0.015
+    full = panel.full_draws
+    for condition in (27.0, 31.0):
+        panel.controls["condition"].value = condition
+        assert panel.full_draws == full
+        assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
+        full = panel.full_draws
