@@ -21,6 +21,8 @@ or ``panel.set(lr=0.01, betas=(0.9, 0.99))`` (one recompute for all of them).  A
 number is read and typed in the box beside it (``panel.entries[control]``): a value that is
 empty, not a number, refused by torch's rule (its message) or outside a slider is answered in
 the note beside the control (``panel.refused``), and the figure keeps the last valid settings.
+Values the browser sends are computed on a worker thread, the latest settings only when several
+arrive during a computation (a key held down on a slider); ``panel.wait()`` waits for them.
 benchmarks/bench_browser.py measures every control in Chromium + JupyterLab.
 """
 from __future__ import annotations
@@ -543,6 +545,12 @@ def _above(ncol, fontsize):
                 borderaxespad=0.2, handlelength=1.8, columnspacing=1.0)
 
 
+def _from_browser(w) -> bool:
+    """Whether a change of ``w`` (or of a child of it: a _LogOrZero's slider) is a value the browser
+    sent: ipywidgets locks the property while it applies a value from the page (``Widget.set_state``)."""
+    return any(getattr(x, "_property_lock", None) for x in (w, *getattr(w, "children", ())))
+
+
 def _proxy(**kw):
     from matplotlib.lines import Line2D
 
@@ -562,6 +570,7 @@ class _FigurePanel(W.VBox):
         self.image.add_class("t-figure")
         self._lock = threading.RLock()
         self._hold = 0
+        self._queue, self._pending, self._worker = threading.Lock(), False, None  # see _recompute_latest
         self._dynamic = []      # artists redrawn on every update (animated: the full draw skips them)
         self._bg, self._bg_key = None, None
         self._backgrounds = {}  # static key -> saved background: going back to earlier axes is a blit
@@ -665,8 +674,48 @@ class _FigurePanel(W.VBox):
     def _changed(self, change=None):
         if change is not None:
             self._touched = change["owner"]
-        if self._hold == 0:
+        if self._hold:
+            return
+        if change is not None and _from_browser(change["owner"]):
+            self._recompute_latest()
+        else:
             self.recompute()
+
+    def _recompute_latest(self):
+        """A value the browser sent: recomputed on a worker thread, so that the kernel goes on reading
+        the messages that follow, and a burst of them (a key held down on a slider) is computed with
+        the latest settings once the computation under way is done, not once per value.  Values set
+        from code (``controls[name].value = ...``, ``set``) are computed at once, in the caller's thread."""
+        with self._queue:
+            self._pending = True
+            if self._worker is not None:
+                return
+            self._worker = threading.Thread(target=self._drain, name=f"{type(self).__name__} recompute", daemon=True)
+            self._worker.start()
+
+    def _drain(self):
+        while True:
+            with self._queue:
+                if not self._pending:
+                    self._worker = None
+                    return
+                self._pending = False
+            try:
+                self.recompute()
+            except Exception as e:  # noqa: BLE001 — the worker must live on for the changes still to come
+                self.error = f"{type(e).__name__}: {e}"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the values sent by the browser are computed and shown; False if ``timeout`` ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._queue:
+                worker = self._worker
+            if worker is None:
+                return True
+            worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                return False
 
     def _watch(self, widgets):
         for w in widgets:

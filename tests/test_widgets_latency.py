@@ -110,3 +110,49 @@ def test_a_new_condition_number_is_drawn_as_a_full_draw_would():
         assert panel.full_draws == full
         assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
         full = panel.full_draws
+
+
+def _sent_by_the_browser(widget, value):
+    """What ipywidgets does with a value from the page (the property locked while it is applied)."""
+    widget.set_state({"value": value})
+
+
+@pytest.mark.parametrize("make, control, burst", [
+    (lambda: VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=40), "lr", [0.01, 0.02, 0.03, 0.04]),
+    (lambda: MomentumPanel(steps=60), "momentum", [0.5, 0.6, 0.7, 0.8]),
+    (lambda: OptimizerPlayground(steps=40), "steps", [50, 60, 70, 80]),
+])
+def test_a_burst_from_the_browser_computes_the_last_value(make, control, burst):
+    """Values the browser sends while a computation runs are not computed one by one: once it is done, the
+    latest settings are computed (on a worker thread; the kernel keeps reading messages meanwhile)."""
+    panel = make()
+    seen = []
+    real = panel.recompute
+
+    def recompute():
+        with panel._lock:             # what the computation reads: the controls' values once it has the lock
+            seen.append(panel.controls[control].value)
+            real()
+
+    panel.recompute = recompute
+    with panel._lock:                 # a computation under way: the burst arrives meanwhile
+        for v in burst:
+            _sent_by_the_browser(panel.controls[control], v)
+        assert panel._worker is not None and seen == []
+    assert panel.wait(60)
+    assert seen and set(seen) == {burst[-1]} and len(seen) <= 2, seen
+    assert panel.error is None and panel._worker is None
+    fresh = make()
+    fresh.controls[control].value = burst[-1]
+    if isinstance(panel, VerificationPanel):
+        assert panel.result.passed and panel.method.lr == burst[-1] and panel.verdict == fresh.verdict
+    elif isinstance(panel, MomentumPanel):
+        assert panel.predicted == fresh.predicted and panel.summary == fresh.summary
+    else:
+        assert f"after {burst[-1]} steps" in panel.status.value and panel.summary == fresh.summary
+
+
+def test_values_set_from_code_are_computed_at_once_in_the_callers_thread():
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=40)
+    panel.controls["lr"].value = 0.02
+    assert panel._worker is None and panel.method.lr == 0.02 and panel.result.passed
