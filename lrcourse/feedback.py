@@ -20,6 +20,7 @@ runners and verdicts, and never touches the grader's sandbox; torch's side comes
 from __future__ import annotations
 
 import ast
+import functools
 import linecache
 import os
 import textwrap
@@ -77,6 +78,15 @@ def _question_for(obj, question):
 
 
 # --------------------------------------------------------------------------- source & rules
+@functools.lru_cache(maxsize=16)
+def _parsed(text: str):
+    """A cell's (or file's) syntax tree, parsed once for all the methods of a class defined in it."""
+    try:
+        return ast.parse(text)
+    except SyntaxError:
+        return None
+
+
 def _source_of(obj) -> str | None:
     """The learner's definition of ``obj`` (a class or function) from its cell, if available."""
     codes = []
@@ -86,11 +96,8 @@ def _source_of(obj) -> str | None:
         codes = [obj.__code__]
     for code in codes:
         text = "".join(linecache.getlines(code.co_filename))
-        if not text:
-            continue
-        try:
-            tree = ast.parse(text)
-        except SyntaxError:
+        tree = _parsed(text) if text else None
+        if tree is None:
             continue
         for node in tree.body:
             start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
@@ -293,7 +300,7 @@ def check(obj, question: str | None = None, cases: int = 8, use_torch: bool = Tr
     elif q.kind == "plateau":
         what = f"× {len(public[0]['metrics'])} epochs ({', '.join(q.fields)})"
     else:
-        what = "(the LR of every update)" if q.kind == "schedule" else "(the returned value)"
+        what = f"({q.compared})" if q.kind == "schedule" else "(the returned value)"
     print(f"✓ {q.what} matches {against} on {n} cases {what} to {q.tol:.0e} relative")
 
 

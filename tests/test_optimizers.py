@@ -117,9 +117,10 @@ def assert_close(actual, expected, dtype, what: str, record=None):
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != torch's {expected.shape}"
     assert actual.dtype == dtype, f"{what}: dtype {actual.dtype}, expected {dtype}"
     assert expected.dtype == dtype, f"{what}: torch's dtype {expected.dtype}"
-    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected), err_msg=f"{what}: NaN pattern")
-    np.testing.assert_array_equal(np.isposinf(actual), np.isposinf(expected), err_msg=f"{what}: +inf pattern")
-    np.testing.assert_array_equal(np.isneginf(actual), np.isneginf(expected), err_msg=f"{what}: -inf pattern")
+    for pattern, name in ((np.isnan, "NaN"), (np.isposinf, "+inf"), (np.isneginf, "-inf")):
+        # array_equal first: numpy.testing's own comparison costs ~50x more, and this runs 10^5 times
+        if not np.array_equal(pattern(actual), pattern(expected)):
+            np.testing.assert_array_equal(pattern(actual), pattern(expected), err_msg=f"{what}: {name} pattern")
     fin = np.isfinite(expected)
     a, e = actual[fin].astype(np.float64), expected[fin].astype(np.float64)
     scale = float(np.max(np.abs(e), initial=0.0))

@@ -70,6 +70,7 @@ class Question:
     tol: float = 1e-9              # max |yours - expected| / max |expected|, per step and field
     schedule: Callable | None = None  # kwargs -> lrcourse schedule (its torch twin is checked)
     stem: str = ""
+    compared: str = "the LR of every update"  # what a "schedule" question's sequence is, for feedback
 
     @property
     def key(self) -> str:
@@ -1153,7 +1154,8 @@ QUESTIONS: dict[str, tuple[Question, ...]] = {
         Question("q1", "NAdam's momentum schedule", "schedule", "nadam_mu", 1.0,
                  lambda rng: {"kwargs": {"beta1": float(rng.uniform(0.8, 0.95)),
                                          "momentum_decay": _logu(rng, 1e-3, 0.3)}, "steps": 50, "t0": 1},
-                 lambda step, beta1, momentum_decay: _nadam_mu(step, beta1, momentum_decay), mistakes=(
+                 lambda step, beta1, momentum_decay: _nadam_mu(step, beta1, momentum_decay),
+                 compared="the momentum coefficient mu_t of every step", mistakes=(
                      Mistake("off-by-one schedule indexing", "step t (counted from 1) uses 0.96 ** (t * momentum_decay)",
                              lambda step, beta1, momentum_decay: _nadam_mu(step - 1, beta1, momentum_decay)),
                      Mistake("momentum_decay ignored", "the exponent is t * momentum_decay",
