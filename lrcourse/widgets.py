@@ -468,12 +468,16 @@ def _sticky_limits(current, arrays, log=False, slack=3.0):
 
 
 def _sticky_right(ax, right: float, left: float = 0.0, least: float = 1.0):
-    """Set the x axis to [left, a round number >= right], kept while ``right`` still fills at
-    least 2/3 of it (``least``: the smallest right end, 1 for a number of steps): changing the
-    number of steps then redraws only the lines."""
+    """Set the x axis to [left, a round number >= right], kept while ``right`` still fills it
+    well (up to the round number above 1.5 ``right``; ``least``: the smallest right end, 1 for a
+    number of steps).  Growing a little past the end (a slider's step) leaves room for a few
+    more steps: changing the number of steps then redraws only the lines."""
     lo, current = ax.get_xlim()
-    if not (lo == left and right <= current <= 1.5 * max(right, least)):
-        ax.set_xlim(left, max(_nice_up(max(right, least)), left + least))
+    right = max(right, least)
+    if lo == left and right <= current <= max(1.5 * right, _nice_up(1.5 * right)):
+        return
+    grown = lo == left and right / 1.5 <= current < right
+    ax.set_xlim(left, max(_nice_up(1.5 * right if grown else right), left + least))
 
 
 def _nice_down(x: float) -> float:

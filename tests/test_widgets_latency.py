@@ -156,3 +156,18 @@ def test_values_set_from_code_are_computed_at_once_in_the_callers_thread():
     panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=40)
     panel.controls["lr"].value = 0.02
     assert panel._worker is None and panel.method.lr == 0.02 and panel.result.passed
+
+
+def test_the_step_axis_leaves_room_when_a_slider_grows_it_and_fits_a_new_run():
+    from matplotlib.figure import Figure
+
+    from lrcourse.widgets import _sticky_right
+
+    ax = Figure().subplots()
+    ends = []
+    for steps in (300, 310, 400, 490, 510, 200, 20):
+        _sticky_right(ax, steps)
+        ends.append(ax.get_xlim()[1])
+    # a new axis ends at the round number above the run; a slider's step past the end leaves room for more
+    # steps; the axis is kept while the run fills it well, and fitted again to a much shorter run
+    assert ends == [300, 500, 500, 500, 800, 200, 20]
