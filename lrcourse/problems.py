@@ -9,6 +9,7 @@ nothing is downloaded.
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import pathlib
@@ -180,6 +181,21 @@ class Saddle(Problem):
 
 
 # --------------------------------------------------------------------------- wrappers: noise, sign
+@functools.lru_cache(maxsize=2048)
+def _cached_noise(seed: int, t: int, shape: tuple) -> np.ndarray:
+    xi = np.random.default_rng((seed, t)).standard_normal(shape)
+    xi.flags.writeable = False
+    return xi
+
+
+def _noise(seed: int, t: int, shape: tuple) -> np.ndarray:
+    """xi_t, seeded with (seed, t).  A race asks for the same draws once per optimizer (and again on every
+    rerun of a panel), and seeding a generator costs more than the step: small draws are kept."""
+    if math.prod(shape) <= 256:
+        return _cached_noise(seed, t, tuple(shape))
+    return np.random.default_rng((seed, t)).standard_normal(shape)
+
+
 class Noisy(Problem):
     r"""Any problem with Gaussian gradient noise: grad(x, t) = base.grad(x, t) + noise * xi_t.
 
@@ -220,8 +236,7 @@ class Noisy(Problem):
 
     def grad(self, x, t=0):
         g = self.base.grad(x, t)
-        xi = np.random.default_rng((self.seed, int(t))).standard_normal(np.shape(g))
-        return (g + self.noise * xi).astype(g.dtype)
+        return (g + self.noise * _noise(self.seed, int(t), np.shape(g))).astype(g.dtype)
 
     def grid_loss(self, X, Y):
         return self.base.grid_loss(X, Y)

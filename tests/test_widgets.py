@@ -563,9 +563,10 @@ def test_small_changes_redraw_only_the_data_and_look_like_a_full_draw():
         panel.controls["lr"].value = lr
     assert panel.full_draws <= full + 1, "limits should be sticky for small changes"
     blitted = _pixels(panel.png())
-    panel._bg_key = None  # force the full draw of the same state
+    panel._bg = None  # force the full draw of the same state (no saved background to blit on)
+    drawn = panel.full_draws
     panel._render()
-    assert np.array_equal(blitted, _pixels(panel.png()))
+    assert panel.full_draws == drawn + 1 and np.array_equal(blitted, _pixels(panel.png()))
 
 
 def test_hold_defers_the_recompute():
