@@ -19,6 +19,7 @@ torch is imported lazily, so ``import lrcourse`` stays cheap and works without t
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import inspect
@@ -264,6 +265,36 @@ def _stepper(topt, torch):
         return inner(topt)
 
     return step
+
+
+@contextlib.contextmanager
+def torch_one_thread():
+    """torch on one CPU thread inside the block: its sparse kernels on small tables take microseconds, and
+    waking a second thread costs milliseconds when the cores are busy (4 times the run time, measured)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _torch_update(opt, topt, p, g, lr, step, torch):
+    """One update of torch's twin ``topt`` of ``opt``: ``g`` as torch's ``p.grad``, the LR ``lr`` (None:
+    as it is), then ``step()``; returns the new parameters and state (``opt``'s NamedTuple), copied."""
+    p.grad = _torch_grad(g, p, torch)
+    if lr is not None:
+        for group in topt.param_groups:
+            group["lr"] = lr
+    if isinstance(g, _opt.SparseGrad):  # opting in to torch's index checks also silences its warning
+        with torch.sparse.check_sparse_tensor_invariants(enable=True):
+            step()
+    else:
+        step()
+    x = p.detach().cpu().numpy().copy()
+    return x, _state_from_torch(opt, topt.state[p], x)
 
 
 def _torch_grad(g, p, torch):
@@ -836,17 +867,8 @@ def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch)
         # (theirs_state, a copy already compared), so reuse that instead of reading it again.
         state_before = _state_from_torch(opt, topt.state[p], x_before) if theirs_state is None else theirs_state
         g = problem.grad(x_before, t)
-        p.grad = _torch_grad(g, p, torch)
-        for group in topt.param_groups:
-            group["lr"] = lr
-        if isinstance(g, _opt.SparseGrad):  # opting in to torch's index checks also silences its warning
-            with torch.sparse.check_sparse_tensor_invariants(enable=True):
-                torch_step()
-        else:
-            torch_step()
-        x_after = p.detach().cpu().numpy().copy()
+        x_after, theirs_state = _torch_update(opt, topt, p, g, lr, torch_step, torch)
         ours_x, ours_state = opt.step(x_before, g, state_before, lr=lr)
-        theirs_state = _state_from_torch(opt, topt.state[p], x_after)
         # a learner's state may leave out a field torch keeps: compare with all of torch's
         theirs_full = theirs_state if twin is opt else _state_from_torch(twin, topt.state[p], x_after)
         if pending is not None:
@@ -1056,16 +1078,9 @@ def torch_steps(opt, params, grads, lrs=None) -> list:
 
     p = torch.tensor(np.asarray(params, dtype=np.float64), requires_grad=True)
     topt = torch_optimizer(opt, p)
-    out = []
-    for k, g in enumerate(grads):
-        if lrs is not None:
-            for group in topt.param_groups:
-                group["lr"] = lrs[k]
-        p.grad = torch.tensor(np.asarray(g, dtype=np.float64))
-        topt.step()
-        x = p.detach().numpy().copy()
-        out.append((x, _state_from_torch(opt, topt.state[p], x)))
-    return out
+    step = _stepper(topt, torch)
+    return [_torch_update(opt, topt, p, np.asarray(g, dtype=np.float64), None if lrs is None else lrs[k], step, torch)
+            for k, g in enumerate(grads)]
 
 
 def torch_lrs(sched, steps: int) -> np.ndarray:

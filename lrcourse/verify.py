@@ -9,7 +9,6 @@ schedule is compared over 3 of its periods.  Exit status 1 if anything fails.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import sys
@@ -18,7 +17,7 @@ import time
 from . import optimizers as O
 from . import problems as P
 from . import schedules as S
-from .runs import compare
+from .runs import compare, torch_one_thread
 from .sparse_data import EmbeddingBagClassifier, make_zipf_text
 
 STEPS = 300
@@ -71,20 +70,6 @@ def _problem_for(opt):
     return P.IllConditionedQuadratic()
 
 
-@contextlib.contextmanager
-def _one_thread():
-    """torch on one CPU thread: its sparse kernels on these small tables take microseconds, and waking a
-    second thread costs milliseconds when the cores are busy (4 times the run time, measured)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def rows(device="cpu", dtype="float64"):
     for options, opt in optimizer_cases():
         sched = S.CosineAnnealingLR(opt.lr, T_max=100)
@@ -92,7 +77,7 @@ def rows(device="cpu", dtype="float64"):
         yield type(opt).__name__, options, c
     for options, opt in sparse_cases():
         sched = S.CosineAnnealingLR(opt.lr, T_max=100)
-        with _one_thread():
+        with torch_one_thread():  # small sparse tables: a second thread costs more than it does
             c = compare(opt, sparse_problem(opt.maximize), STEPS, schedule=sched, device=device, dtype=dtype)
         yield type(opt).__name__ + " (sparse)", options, c
     for options, sched in schedule_cases():

@@ -822,10 +822,15 @@ class _FigurePanel(W.VBox):
         contour = ax.contour(X, Y, Z, levels=_prob.contour_levels(Z), colors="0.6", linewidths=0.7)
         ax.set_xlim(X.min(), X.max())
         ax.set_ylim(Y.min(), Y.max())
+        _FigurePanel._mark(problem, start, star_marker)
+        return contour
+
+    @staticmethod
+    def _mark(problem, start, star_marker):
+        """A 2-D problem's start and (where it has one) minimizer on their two markers."""
         start.set_data([problem.x0[0]], [problem.x0[1]])
         star = getattr(problem, "x_star", None)
         star_marker.set_data(([star[0]], [star[1]]) if star is not None else ([], []))
-        return contour
 
 
 # --------------------------------------------------------------------------- verification panel
@@ -1242,9 +1247,7 @@ class VerificationPanel(_FigurePanel):
             a["contour"].set_visible(True)
             ax.set_xlim(*xlim)
             ax.set_ylim(*ylim)
-            star = getattr(problem, "x_star", None)
-            a["start"].set_data([problem.x0[0]], [problem.x0[1]])
-            a["star"].set_data(([star[0]], [star[1]]) if star is not None else ([], []))
+            self._mark(problem, a["start"], a["star"])
             a["contour_key"] = key
         a["np_traj"].set_data(r.numpy_params[:, 0], r.numpy_params[:, 1])
         if r.torch_params is not None:

@@ -28,13 +28,10 @@ ROWS, DIM = 60, 3
 
 @pytest.fixture(autouse=True, scope="module")
 def _quiet_torch():
-    # One thread: torch's sparse kernels spend milliseconds per call waking a second thread on a
-    # loaded 2-core machine.  Opting in to the invariant checks is also what silences torch's warning.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with torch.sparse.check_sparse_tensor_invariants(enable=True):
+    # One thread (runs.torch_one_thread says why).  Opting in to the invariant checks is also what
+    # silences torch's warning.
+    with runs.torch_one_thread(), torch.sparse.check_sparse_tensor_invariants(enable=True):
         yield
-    torch.set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------- torch glue

@@ -4,20 +4,14 @@ shorter one.  Each reuse is checked against the same thing computed afresh."""
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
 import pytest
+from test_widgets import _pixels  # the same decoding as the widget tests
 
 from lrcourse import optimizers as O
 from lrcourse import runs
 from lrcourse.widgets import MomentumPanel, OptimizerPlayground, ScheduleComposer, VerificationPanel
-
-
-def _pixels(png: bytes) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def _drawn_afresh(panel) -> np.ndarray:
