@@ -1194,10 +1194,13 @@ class VerificationPanel(_FigurePanel):
         cax = a["curve_ax"]
         _sticky_right(cax, n - 1)
         log = cax.get_yscale() == "log"
-        lim = _sticky_limits(a.get("curve_lim"), [r.numpy_curve, r.torch_curve] if log else
+        # Each problem keeps its own loss limits: going back to one shows the axes it had, whose
+        # saved background is then reused (_render) instead of drawn again.
+        lims = a.setdefault("curve_lims", {})
+        lim = _sticky_limits(lims.get(id(problem)), [r.numpy_curve, r.torch_curve] if log else
                              [r.numpy_curve, r.torch_curve, [0.0]], log=log)
         if lim:
-            a["curve_lim"] = lim
+            lims[id(problem)] = lim
             cax.set_ylim(*lim)
         # trajectory
         if "traj_ax" in a:

@@ -204,7 +204,7 @@ def site(tmp_path_factory):
     except ImportError:
         _require(False, "the book's packages are not installed (pip install -c constraints.txt -e '.[book]')")
     out = tmp_path_factory.mktemp("book") / "site"
-    seconds = build_book.build(out, solutions=False)
+    seconds = build_book.build(out, solutions=False, jobs="1")  # the other pytest workers hold the cores
     print(f"\nbook built in {seconds:.1f} s")
     return out, seconds
 

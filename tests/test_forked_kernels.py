@@ -1,6 +1,7 @@
 """tools/forked_kernels.py: the tests' notebook kernels are forked from a server that has the heavy
 libraries imported. Each must still behave as a fresh kernel would: its own process, namespace,
-working directory, environment and random state; interrupts reach it; it dies with the process
+working directory, environment, import path and random state (and the `lrcourse` a folder of its
+own would give it); interrupts reach it; it dies with the process
 that started it; and callers with other import-time switches get another server."""
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def _gone(pid, timeout=10.0) -> bool:
 PROBE = ("names = sorted(dir())\n"
          "import json, os, sys, numpy as np\n"
          "print(json.dumps([os.getpid(), os.getppid(), os.getcwd(), os.environ.get('PROBE_VAR'),"
-         " 'torch' in sys.modules, names, np.random.rand()]))")
+         " 'torch' in sys.modules, names, np.random.rand(), sys.path, __import__('lrcourse').__file__]))")
 
 
 def test_each_kernel_is_a_new_process_with_its_own_cwd_env_and_random_state(tmp_path):
@@ -77,6 +78,8 @@ def test_each_kernel_is_a_new_process_with_its_own_cwd_env_and_random_state(tmp_
 
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
+    (a / "lrcourse").mkdir()  # a folder with its own `lrcourse` (a submission's copy): a kernel there imports it
+    (a / "lrcourse" / "__init__.py").write_text("")
     seen = []
     for cwd, forked in ((a, True), (b, True), (a, False)):
         km, kc = _start(cwd, {"PROBE_VAR": "passed"}, forked=forked)
@@ -84,12 +87,16 @@ def test_each_kernel_is_a_new_process_with_its_own_cwd_env_and_random_state(tmp_
             seen.append(json.loads(_run(kc, PROBE)))
         finally:
             _stop(km, kc)
-    (pid1, parent1, cwd1, var1, torch1, names1, r1), (pid2, parent2, cwd2, var2, torch2, names2, r2), fresh = seen
+    (pid1, parent1, cwd1, var1, torch1, names1, r1, path1, course1), \
+        (pid2, parent2, cwd2, var2, torch2, names2, r2, path2, course2), fresh = seen
     assert pid1 != pid2 and parent1 == parent2            # two processes forked by one server
     assert (cwd1, cwd2) == (str(a), str(b)) and var1 == var2 == "passed"
     assert torch1 and torch2 and not fresh[4]             # preloaded: this is the forked path, not a fresh start
     assert names1 == names2 == fresh[5]                   # the namespace an ordinary fresh kernel starts with
     assert r1 != r2                                       # numpy's global generator is reseeded per kernel
+    assert path1 == path2 == fresh[7]                     # the import path a fresh kernel has
+    assert course1 == fresh[8] == str(a / "lrcourse" / "__init__.py")  # not the preloaded course
+    assert course2 == str(ROOT / "lrcourse" / "__init__.py")
 
 
 def test_an_interrupt_reaches_the_kernel(tmp_path):

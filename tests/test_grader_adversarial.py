@@ -3,9 +3,10 @@
 Each attack below is a 12_adam submission whose ``MyAdam`` cheats (or sabotages) and whose
 ``adam_first_update`` is honest: the cheat must score 0 and the honest question full
 marks, so an attack costs exactly the questions it touches.  Every attack is graded three times:
-with all layers; with the static (syntax-tree) layer switched off, which shows that the
-runtime layer in the child process stops it on its own; and with the audit hook off as well,
-which shows that the kernel layers (Landlock, seccomp) stop it on their own.
+with all layers. Every attack the static (syntax-tree) layer refuses is graded twice more: with
+that layer switched off, which shows that the runtime layer in the child process stops it on its
+own; and with the audit hook off as well, which shows that the kernel layers (Landlock, seccomp)
+stop it on their own. (The others never meet the static layer, so those runs would repeat the first.)
 """
 from __future__ import annotations
 
@@ -303,9 +304,21 @@ def protected():
     assert not pathlib.Path("/tmp/lrcourse-pwned").exists()
 
 
+def _statically_refused(path) -> bool:
+    sources, _ = notebook_cells(path)
+    q = next(q for q in questions.QUESTIONS["12_adam"] if q.key == "12_adam/q1")
+    source, _ = extract_source(sources, q.target)
+    return source is not None and bool(rules.static_problems(source, q))
+
+
 @pytest.mark.parametrize("layers", ["all layers", "runtime layer only", "kernel layers only"])
 def test_attacks_earn_nothing_and_cost_only_their_question(attack_paths, protected, layers):
     names = list(attack_paths)
+    if layers != "all layers":
+        # Only what the static layer stops can show another layer holding on its own; the rest
+        # (endless loops, floods, crashes) meet the same runtime and kernel layers in every run.
+        names = [n for n in names if _statically_refused(attack_paths[n])]
+        assert len(names) >= 25, names
     if layers == "kernel layers only":
         box = sandbox.make_sandbox(timeout=4)
         sandbox.shutil.rmtree(box.workdir)

@@ -85,6 +85,20 @@ def test_lesson_one_liner_shows_and_reports():
 @pytest.mark.parametrize("problem", widgets.PANEL_PROBLEMS)
 @pytest.mark.parametrize("cls", O.OPTIMIZERS, ids=lambda c: c.__name__)
 def test_every_optimizer_on_every_problem_matches(cls, problem):
+    """The comparison a panel makes, for every pair (its figure is driven below, once per optimizer)."""
+    prob = P.make_problem(problem)
+    c = runs.compare(widgets.example(cls), prob, 60)
+    assert c.passed and c.steps == 60, c.verdict
+    assert MATCH.match(c.verdict), c.verdict
+    assert c.numpy_curve[0] == pytest.approx(prob.loss(prob.x0))
+
+
+# each optimizer's panel on one problem, every problem by two or three optimizers
+PANEL_PAIRS = [(cls, widgets.PANEL_PROBLEMS[i % len(widgets.PANEL_PROBLEMS)]) for i, cls in enumerate(O.OPTIMIZERS)]
+
+
+@pytest.mark.parametrize("cls, problem", PANEL_PAIRS, ids=[f"{c.__name__}-{p}" for c, p in PANEL_PAIRS])
+def test_every_optimizer_panel_matches_and_redraws(cls, problem):
     panel = VerificationPanel(cls, problem=problem, steps=60)
     _assert_matches(panel, 60)
     assert type(panel.method) is cls

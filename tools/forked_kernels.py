@@ -16,6 +16,10 @@ interpreter and the same environment, since some switches are read when a librar
 second-CPU pass's NPY_DISABLE_CPU_FEATURES, OPENBLAS_CORETYPE, ATEN_CPU_CAPABILITY, GLIBC_TUNABLES
 ...); it exits after IDLE_S seconds without kernels.
 
+The server also imports torch._dynamo (what torch.optim's first optimizer imports, with sympy:
+1.1 s) and the course's own modules; a kernel then starts with the same import path as a fresh one,
+and a kernel whose folder holds another `lrcourse` imports that one instead.
+
 What a forked kernel shares with its siblings, unlike fresh processes: the libraries' import-time
 state (the tests' notebooks set what they use in their setup cell) and Python's string-hash seed
 (set iteration order). The second-CPU pass runs under another server, hence another hash seed, so a
@@ -41,8 +45,14 @@ import time
 
 IDLE_S = 30
 # Imported once by the server; what every notebook's setup cell would import anyway.
-PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "torch", "matplotlib",
-           "matplotlib.pyplot", "matplotlib_inline.backend_inline", "ipywidgets")
+# torch._dynamo (with sympy) is what the first torch.optim optimizer imports: 1.1 s of every kernel.
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "numpy.testing", "torch", "torch._dynamo",
+           "matplotlib", "matplotlib.pyplot", "matplotlib_inline.backend_inline", "contourpy", "ipywidgets")
+# The course itself, imported by every notebook. A server is keyed by the modification times of its
+# files, so an edited course gets a new server; a kernel started in a folder holding another
+# `lrcourse` (a submission's own copy) drops these and imports that one, as a fresh process would.
+# Not lrcourse.feedback: at import it hooks its errors into the running IPython, which the server has not.
+COURSE = ("lrcourse", "lrcourse.widgets", "lrcourse.sparse_data")
 # Variables that differ between callers of one test run but are read by no library at import.
 _VOLATILE = ("PYTEST_", "JPY_", "LRCOURSE_FORKED_")
 
@@ -96,8 +106,42 @@ def _key() -> str:
     env = sorted((k, v) for k, v in os.environ.items() if not k.startswith(_VOLATILE))
     with open(__file__, "rb") as f:
         me = f.read()
-    blob = json.dumps([sys.executable, sys.version, env]).encode() + me
+    blob = json.dumps([sys.executable, sys.version, env, _course_files()]).encode() + me
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _course_files() -> list:
+    """(path, mtime, size) of every file of the installed course package, without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(COURSE[0])
+    except (ImportError, ValueError):
+        return []
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    files = []
+    for top in spec.submodule_search_locations:
+        for folder, dirs, names in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    st = os.stat(os.path.join(folder, name))
+                    files.append((os.path.join(folder, name), st.st_mtime_ns, st.st_size))
+    return files
+
+
+def _drop_shadowed_course(cwd: str) -> None:
+    """A fresh kernel in `cwd` would import the `lrcourse` found there first: forget the preloaded one."""
+    mod = sys.modules.get(COURSE[0])
+    if mod is None:
+        return
+    here = os.path.dirname(os.path.dirname(os.path.abspath(mod.__file__)))
+    if os.path.realpath(cwd) == os.path.realpath(here):
+        return
+    if any(os.path.exists(os.path.join(cwd, COURSE[0] + ext)) for ext in ("", ".py")):
+        for name in [n for n in sys.modules if n == COURSE[0] or n.startswith(COURSE[0] + ".")]:
+            del sys.modules[name]
 
 
 def _socket_dir() -> str:
@@ -232,6 +276,9 @@ def _child(conn_fds, request, stdio, launcher_pid):
             os.dup2(fd, i)
             os.close(fd)
         os.chdir(request["cwd"])
+        _drop_shadowed_course(request["cwd"])
+        if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+            del sys.path[0]  # the server's script folder: a fresh kernel's path does not have it
         os.environ.clear()
         os.environ.update(request["env"])
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -275,7 +322,7 @@ def serve(path: str) -> None:
     import importlib
 
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel would
-    for name in PRELOAD:
+    for name in PRELOAD + COURSE:
         try:
             importlib.import_module(name)
         except ImportError:
