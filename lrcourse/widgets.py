@@ -879,7 +879,6 @@ class VerificationPanel(_FigurePanel):
     _READABLE = True
 
     _SETTINGS = ("device", "dtype", "noise", "tolerance")
-    _SCENE = ("figure", "_canvas", "_artists", "_dynamic", "_bg", "_bg_key", "_backgrounds", "_laid_out")
 
     def __init__(self, method, problem="ill-conditioned quadratic", steps=300, *, like=None, init=None,
                  names=None, **options):
@@ -951,7 +950,7 @@ class VerificationPanel(_FigurePanel):
 
         # -- layout
         self._setup_figure((9.4, 3.5) if self.kind == "optimizer" else (8.6, 3.2))
-        self._layout_key, self._scenes, self._laid_out = None, {}, None
+        self._layout_key, self._laid_out = None, None
         self.header = W.HTML()
         self.header.add_class("t-header")
         self.verdict_html = W.HTML()
@@ -1124,32 +1123,27 @@ class VerificationPanel(_FigurePanel):
 
     # -- drawing (artists are made once per layout and updated with set_data)
     def _layout(self, problem):
-        two_d = self.kind == "optimizer" and problem is not None and problem.dim == 2
-        key = (self.kind, two_d)
+        # An optimizer's panel always has three axes: the path of the first two weights (over the
+        # contours of a 2-D problem) beside the loss and the errors. The layout does not change with
+        # the problem, so a new problem needs no new layout (a constrained layout: 150-250 ms here)
+        # and the figure does not jump.
+        key = self.kind
         if key == self._layout_key:
             return
-        # One figure per layout, kept with its artists and saved backgrounds: switching between a 2-D
-        # problem and one without a trajectory then redraws no axes that were drawn before.
-        if self._layout_key is not None:
-            self._scenes[self._layout_key] = tuple(getattr(self, k) for k in self._SCENE)
         self._layout_key = key
-        if key in self._scenes:
-            for k, v in zip(self._SCENE, self._scenes.pop(key)):
-                setattr(self, k, v)
-            return
-        if self.figure.axes:
+        if self.figure.axes:  # laid out afresh after a failed draw
             self.figure = Figure(figsize=self.figure.get_size_inches(), dpi=DPI)
             self._canvas = FigureCanvasAgg(self.figure)
             self._laid_out = None
         fig = self.figure
         self._dynamic, self._bg, self._bg_key, self._backgrounds = [], None, None, {}
         a = self._artists = {}
-        n = 3 if two_d else 2
+        n = 3 if self.kind == "optimizer" else 2
         axes = fig.subplots(1, n, gridspec_kw={"width_ratios": [1.0, 1.3, 1.3][-n:]})
-        if two_d:
+        if self.kind == "optimizer":
             ax = a["traj_ax"] = axes[0]
-            ax.set_title("trajectory", fontsize=10, y=1.0, pad=4)
-            a["contour"], a["contour_key"], a["contours"] = None, None, {}
+            a["traj_title"] = ax.set_title("trajectory", fontsize=10, y=1.0, pad=4)
+            a["contour"], a["contour_key"], a["contours"], a["traj_lims"] = None, None, {}, {}
             (a["start"],) = ax.plot([], [], "o", color="k", ms=4)
             (a["star"],) = ax.plot([], [], "*", color="gold", mec="k", ms=10)
             (a["np_traj"],) = ax.plot([], [], "-", color=NUMPY_C, lw=1.8)
@@ -1240,23 +1234,36 @@ class VerificationPanel(_FigurePanel):
         a = self._artists
         ax = a["traj_ax"]
         key = id(problem)  # the panel keeps its problems (_build_problem): an id stands for one
+        dim = problem.dim
         if a["contour_key"] != key:
             if a["contour"] is not None:
                 a["contour"].set_visible(False)
-            if key not in a["contours"]:  # contours of each problem computed once, shown when it is chosen
-                a["contours"][key] = (self._draw_contour(ax, problem, None, a["start"], a["star"]),
-                                      ax.get_xlim(), ax.get_ylim())
-            a["contour"], xlim, ylim = a["contours"][key]
-            a["contour"].set_visible(True)
-            ax.set_xlim(*xlim)
-            ax.set_ylim(*ylim)
-            self._mark(problem, a["start"], a["star"])
+                a["contour"] = None
+            if dim == 2:
+                if key not in a["contours"]:  # contours of each problem computed once, shown when it is chosen
+                    a["contours"][key] = (self._draw_contour(ax, problem, None, a["start"], a["star"]),
+                                          ax.get_xlim(), ax.get_ylim())
+                a["contour"], xlim, ylim = a["contours"][key]
+                a["contour"].set_visible(True)
+                ax.set_xlim(*xlim)
+                ax.set_ylim(*ylim)
+            a["traj_title"].set_text("trajectory" if dim == 2 else
+                                     f"weights 1 and 2 (of {dim})" if dim > 2 else "one weight: no path to draw")
+            if dim >= 2:
+                self._mark(problem, a["start"], a["star"])
+            else:
+                a["start"].set_data([], []), a["star"].set_data([], [])
             a["contour_key"] = key
-        a["np_traj"].set_data(r.numpy_params[:, 0], r.numpy_params[:, 1])
-        if r.torch_params is not None:
-            a["t_traj"].set_data(r.torch_params[:, 0], r.torch_params[:, 1])
-        else:
-            a["t_traj"].set_data([], [])
+        paths = [p for p in (r.numpy_params, r.torch_params) if p is not None and dim >= 2]
+        if dim > 2:  # no contours to fit: limits that hold the path, per problem, kept while they fit
+            old = a["traj_lims"].get(key, (None, None))
+            lims = [_sticky_limits(old[i], [np.append(p[:, i], problem.x0[i]) for p in paths]) for i in (0, 1)]
+            if all(lims):
+                a["traj_lims"][key] = lims
+                ax.set_xlim(*lims[0])
+                ax.set_ylim(*lims[1])
+        for line, p in zip((a["np_traj"], a["t_traj"]), (r.numpy_params, r.torch_params)):
+            line.set_data((p[:, 0], p[:, 1]) if p is not None and dim >= 2 else ([], []))
 
 
 def _known_mistakes(method, problem, dtype) -> list:

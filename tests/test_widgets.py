@@ -105,7 +105,10 @@ def test_every_optimizer_panel_matches_and_redraws(cls, problem):
     # the curves are the problem's losses along the two trajectories
     prob = panel._build_problem()
     assert panel.result.numpy_curve[0] == pytest.approx(prob.loss(prob.x0))
-    assert ("traj_ax" in panel._artists) == (prob.dim == 2)
+    # the path of the first two weights (over the contours of a 2-D problem), as the numbers say
+    x, y = panel._artists["np_traj"].get_data()
+    np.testing.assert_array_equal(np.c_[x, y], panel.result.numpy_params[:, :2])
+    assert (panel._artists["contour"] is not None) == (prob.dim == 2)
     before, redraws = _digest(panel.png()), panel.redraws
     panel.controls["lr"].value = panel.controls["lr"].value * 0.5
     assert panel.method.lr == pytest.approx(example_lr(cls) * 0.5)

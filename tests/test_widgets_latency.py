@@ -37,23 +37,24 @@ def test_the_first_input_after_the_layout_redraws_no_axes(make, control, value):
 
 
 def test_problems_seen_before_redraw_no_axes_and_show_the_current_problem():
-    """One figure per layout (a 2-D problem's three axes, logistic regression's two), kept with its saved
-    backgrounds, each problem's contours and loss limits: going back to a problem is a blit, and the picture is the one a
+    """One figure and one layout for every problem (a 2-D problem's path over its contours, logistic
+    regression's first two weights), with its saved backgrounds, each problem's contours and loss limits: going back to a problem is a blit, and the picture is the one a
     full draw of the same state gives (the right contours, limits and legend)."""
     panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
     order = ["noisy quadratic", "logistic regression", "ill-conditioned quadratic", "Rosenbrock"]
+    fig, where = panel.figure, [ax.get_position().bounds for ax in panel.figure.axes]
     for name in order:  # each problem once: it keeps its own limits, so the next visit finds its axes
         panel.controls["problem"].value = name
+    assert panel.figure is fig and [ax.get_position().bounds for ax in fig.axes] == where  # never laid out again
     full = panel.full_draws
     for name in order:
         panel.controls["problem"].value = name
         assert panel.result.passed and panel.error is None
-        assert len(panel.figure.axes) == (2 if name == "logistic regression" else 3)
-        if name != "logistic regression":
-            x, y = panel._artists["np_traj"].get_data()
-            np.testing.assert_array_equal(np.c_[x, y], panel.result.numpy_params)
-            visible = [c for c, _, _ in panel._artists["contours"].values() if c.get_visible()]
-            assert visible == [panel._artists["contour"]]
+        assert len(panel.figure.axes) == 3
+        x, y = panel._artists["np_traj"].get_data()
+        np.testing.assert_array_equal(np.c_[x, y], panel.result.numpy_params[:, :2])
+        visible = [c for c, _, _ in panel._artists["contours"].values() if c.get_visible()]
+        assert visible == ([] if name == "logistic regression" else [panel._artists["contour"]])
     assert panel.full_draws == full
     for name in order:  # each blit against a full draw of the same state (done last: it drops the saved ones)
         panel.controls["problem"].value = name
@@ -71,8 +72,8 @@ def test_a_failed_draw_lays_its_figure_out_afresh_and_the_panel_recovers():
     panel._draw = real
     panel.controls["lr"].value = 0.03
     assert panel.error is None and panel.result.passed and panel.figure is not flat
-    assert len(panel.figure.axes) == 2
-    panel.controls["problem"].value = "Rosenbrock"    # the 2-D figure kept from before
+    assert len(panel.figure.axes) == 3 and np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
+    panel.controls["problem"].value = "Rosenbrock"
     assert len(panel.figure.axes) == 3 and np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
 
 
