@@ -168,3 +168,15 @@ def test_other_import_time_switches_get_another_server(tmp_path):
         # the server itself was started with the caller's switch, so OpenBLAS loaded with it
         assert (b"OPENBLAS_CORETYPE=Prescott" in environ) == (coretype == "Prescott")
     assert parents[""] != parents["Prescott"]
+
+
+def test_an_edited_course_gets_a_new_server(monkeypatch):
+    """The server imports the course once: a kernel must never run a copy older than the files."""
+    files = forked_kernels._course_files()
+    widgets = next(f for f in files if f[0] == str(ROOT / "lrcourse" / "widgets.py"))
+    st = (ROOT / "lrcourse" / "widgets.py").stat()
+    assert widgets[1:] == (st.st_mtime_ns, st.st_size)
+    before = forked_kernels._key()
+    edited = [(p, m + 1, s) if p == widgets[0] else (p, m, s) for p, m, s in files]
+    monkeypatch.setattr(forked_kernels, "_course_files", lambda: edited)
+    assert forked_kernels._key() != before
