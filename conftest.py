@@ -34,6 +34,22 @@ def pytest_configure(config):
 
     nbval.kernel.NbvalKernelspecManager = ForkedCurrentEnv
 
+    # jupyter_client picks free TCP ports and writes them for the kernel, which binds them a moment
+    # later; another process can take one in between and the kernel dies at its start
+    # (https://github.com/jupyter/jupyter_client/issues/154). nbval discards the kernel's stderr and
+    # does not try again: try once more. A kernel that cannot start fails the second time as well.
+    start = nbval.kernel.start_new_kernel
+
+    def start_new_kernel(*args, **kwargs):
+        try:
+            return start(*args, **kwargs)
+        except RuntimeError as e:
+            if "died before replying" not in str(e):
+                raise
+            return start(*args, **kwargs)
+
+    nbval.kernel.start_new_kernel = start_new_kernel
+
 
 # The files that take longest (CPU seconds on the 2-core CI machine, run alone: 30-55 s each), started
 # first: pytest-xdist hands out files in collection order, so the last ones to finish are short.
