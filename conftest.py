@@ -51,7 +51,7 @@ def pytest_configure(config):
     nbval.kernel.start_new_kernel = start_new_kernel
 
 
-# The files that take longest (CPU seconds on the 2-core CI machine, run alone: 30-55 s each), started
+# The files that take longest (run alone on the 2-core CI machine: 20-55 CPU-seconds each), started
 # first: pytest-xdist hands out files in collection order, so the last ones to finish are short.
 FIRST = ("tests/test_book.py", "tests/test_grader_adversarial.py", "tests/test_widgets.py", "tests/test_browser.py",
          "tests/test_grader.py", "tests/test_grader_nbgrader.py", "tests/test_exercises.py", "tests/test_runs.py",

@@ -102,7 +102,8 @@ def run(opt, problem: Problem, steps: int, schedule=None, dtype=np.float64, x0=N
     ``record_states=True``) for some number of updates n; the result is the run for ``steps``:
     its first ``steps`` updates if steps <= n, else it goes on from update n (the same numbers
     as a run from the start: each update depends only on the previous iterate and state, and
-    on t).  A ReduceLROnPlateau schedule keeps state of its own, so it cannot be resumed.
+    on t); ``callback`` is called for the new updates only.  A ReduceLROnPlateau schedule keeps
+    state of its own, so it cannot be resumed.
 
     >>> from lrcourse import optimizers, problems
     >>> q = problems.NoisyQuadratic(noise=0.5)

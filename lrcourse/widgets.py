@@ -1137,7 +1137,7 @@ class VerificationPanel(_FigurePanel):
             self._laid_out = None
         fig = self.figure
         self._dynamic, self._bg, self._bg_key, self._backgrounds = [], None, None, {}
-        a = self._artists = {}
+        a = self._artists = {"curve_lims": {}}  # curve_lims: problem -> its loss limits (see _draw)
         n = 3 if self.kind == "optimizer" else 2
         axes = fig.subplots(1, n, gridspec_kw={"width_ratios": [1.0, 1.3, 1.3][-n:]})
         if self.kind == "optimizer":
@@ -1190,7 +1190,7 @@ class VerificationPanel(_FigurePanel):
         log = cax.get_yscale() == "log"
         # Each problem keeps its own loss limits: going back to one shows the axes it had, whose
         # saved background is then reused (_render) instead of drawn again.
-        lims = a.setdefault("curve_lims", {})
+        lims = a["curve_lims"]
         lim = _sticky_limits(lims.get(id(problem)), [r.numpy_curve, r.torch_curve] if log else
                              [r.numpy_curve, r.torch_curve, [0.0]], log=log)
         if lim:
@@ -1254,8 +1254,8 @@ class VerificationPanel(_FigurePanel):
             else:
                 a["start"].set_data([], []), a["star"].set_data([], [])
             a["contour_key"] = key
-        paths = [p for p in (r.numpy_params, r.torch_params) if p is not None and dim >= 2]
         if dim > 2:  # no contours to fit: limits that hold the path, per problem, kept while they fit
+            paths = [p for p in (r.numpy_params, r.torch_params) if p is not None]
             old = a["traj_lims"].get(key, (None, None))
             lims = [_sticky_limits(old[i], [np.append(p[:, i], problem.x0[i]) for p in paths]) for i in (0, 1)]
             if all(lims):

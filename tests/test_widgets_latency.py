@@ -64,14 +64,14 @@ def test_problems_seen_before_redraw_no_axes_and_show_the_current_problem():
 def test_a_failed_draw_lays_its_figure_out_afresh_and_the_panel_recovers():
     panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=40)
     panel.controls["problem"].value = "logistic regression"
-    flat = panel.figure
+    before = panel.figure
     real = panel._draw
     panel._draw = lambda r, problem: 1 / 0
     panel.controls["lr"].value = 0.04
     assert panel.error is not None and panel.stale
     panel._draw = real
     panel.controls["lr"].value = 0.03
-    assert panel.error is None and panel.result.passed and panel.figure is not flat
+    assert panel.error is None and panel.result.passed and panel.figure is not before
     assert len(panel.figure.axes) == 3 and np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
     panel.controls["problem"].value = "Rosenbrock"
     assert len(panel.figure.axes) == 3 and np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))

@@ -277,8 +277,6 @@ def _child(conn_fds, request, stdio, launcher_pid):
             os.close(fd)
         os.chdir(request["cwd"])
         _drop_shadowed_course(request["cwd"])
-        if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
-            del sys.path[0]  # the server's script folder: a fresh kernel's path does not have it
         os.environ.clear()
         os.environ.update(request["env"])
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -322,6 +320,8 @@ def serve(path: str) -> None:
     import importlib
 
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # as ipykernel would
+    if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # this script's folder: a fresh kernel's import path does not have it
     for name in PRELOAD + COURSE:
         try:
             importlib.import_module(name)
