@@ -716,6 +716,7 @@ class Comparison:
     numpy_params: np.ndarray | None = None  # (steps + 1, dim) trajectories, optimizers only
     torch_params: np.ndarray | None = None
     reference: str = "torch"
+    _run: object = dataclasses.field(default=None, repr=False, compare=False)  # to go on from (compare(resume=))
 
     @property
     def step_errors(self) -> np.ndarray:
@@ -796,7 +797,7 @@ def _verdict(errors: dict, tol: float):
 
 def compare(method, problem: Problem | None = None, steps: int = 300, schedule=None, device: str = "auto",
             dtype: str = "float64", metrics=None, tolerance: float | None = None, *, like=None,
-            init=None) -> Comparison:
+            init=None, resume: Comparison | None = None) -> Comparison:
     """Check an lrcourse optimizer or schedule (or a subclass of one) against its torch twin.
 
     * optimizer: on ``problem`` for ``steps`` updates, LR driven by ``schedule`` if given.
@@ -815,6 +816,18 @@ def compare(method, problem: Problem | None = None, steps: int = 300, schedule=N
     >>> c = compare(sgd_step, problems.IllConditionedQuadratic(), 20, like=optimizers.SGD(lr=0.1), device="cpu")
     >>> c.passed, c.method, sorted(c.errors)
     (True, 'sgd_step', ['momentum_buffer', 'params'])
+
+    ``resume``: an earlier comparison of the same optimizer (the same value), problem (the same
+    object), schedule, device and dtype, for any number of updates: the result is its first
+    ``steps`` updates, or it goes on from where it stopped (the same numbers as a comparison
+    from the start, in the time of the new updates only).  Optimizers only.
+
+    >>> q = problems.NoisyQuadratic(noise=0.5)
+    >>> short = compare(optimizers.Adam(lr=0.1), q, 50, device="cpu")
+    >>> longer = compare(optimizers.Adam(lr=0.1), q, 80, device="cpu", resume=short)
+    >>> fresh = compare(optimizers.Adam(lr=0.1), q, 80, device="cpu")
+    >>> bool((longer.torch_params == fresh.torch_params).all() and (longer.errors["exp_avg"] == fresh.errors["exp_avg"]).all())
+    True
     """
     import torch
 
@@ -822,13 +835,17 @@ def compare(method, problem: Problem | None = None, steps: int = 300, schedule=N
 
     if dtype not in TOLERANCES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if int(steps) < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
     device = pick_device(device, dtype)
     tol = TOLERANCES[dtype] if tolerance is None else float(tolerance)
     kind = _kind(method, "compare")
     if kind == "optimizer":
         if problem is None:
             raise ValueError("comparing an optimizer needs a problem, e.g. problems.IllConditionedQuadratic()")
-        return _compare_optimizer(method, problem, int(steps), schedule, device, dtype, tol, torch)
+        return _compare_optimizer(method, problem, int(steps), schedule, device, dtype, tol, torch, resume)
+    if resume is not None:
+        raise ValueError(f"resume= goes on with an optimizer's comparison; a {kind} is compared from the start")
     if kind == "plateau":
         return _compare_plateau(method, problem, int(steps), metrics, device, dtype, tol, torch)
     return _compare_schedule(method, int(steps), device, dtype, tol, torch)
@@ -844,59 +861,106 @@ def _kind(method, caller: str) -> str:
                     f"got {type(method).__name__}{hint}")
 
 
-def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch):
-    np_dtype = np.dtype(dtype)
-    tdtype = getattr(torch, dtype)
-    p = torch.tensor(np.array(problem.x0, dtype=np_dtype), device=device, dtype=tdtype, requires_grad=True)
-    topt = torch_optimizer(opt, p)
-    torch_step = _stepper(topt, torch)
-    twin = _twin(opt)
-    lr_of, after = _lr_source(opt, schedule)
-    template = opt.init(np.array(problem.x0, dtype=np_dtype))
-    fields = ["params"] + [f for f in _state_fields(opt, template) if f != "step"]
-    errors = {f: np.zeros(steps) for f in fields}
-    # Small problems: keep copies of both sides and compute all the errors at the end, in one
-    # vectorised pass (_rel_errors; same numbers as rel_error step by step, a fifth of the
-    # run time less).  Copies, because a learner's step may modify its inputs in place.
-    pending = {f: [] for f in fields} if _template_size(template) <= _DEFER_MAX else None
-    torch_xs = [p.detach().cpu().numpy().copy()]
-    theirs_state = None
-    for t in range(steps):
-        lr = lr_of(t)
-        x_before = torch_xs[-1]
-        # torch's state has not changed since it was read at the end of the previous update
-        # (theirs_state, a copy already compared), so reuse that instead of reading it again.
-        state_before = _state_from_torch(opt, topt.state[p], x_before) if theirs_state is None else theirs_state
-        g = problem.grad(x_before, t)
-        x_after, theirs_state = _torch_update(opt, topt, p, g, lr, torch_step, torch)
-        ours_x, ours_state = opt.step(x_before, g, state_before, lr=lr)
-        # a learner's state may leave out a field torch keeps: compare with all of torch's
-        theirs_full = theirs_state if twin is opt else _state_from_torch(twin, topt.state[p], x_after)
-        if pending is not None:
-            pending["params"].append((_snapshot(ours_x), _snapshot(x_after)))
-            for f in fields[1:]:
-                pending[f].append((_snapshot(_field(ours_state, f)), _snapshot(_field(theirs_full, f))))
+def _compare_optimizer(opt, problem, steps, schedule, device, dtype, tol, torch, resume):
+    if resume is None:
+        done = _OptimizerRun(opt, problem, schedule, device, dtype, torch)
+    else:
+        done = getattr(resume, "_run", None)
+        if done is None:
+            raise ValueError("resume= takes a Comparison of an optimizer made by compare()")
+        done.check_same(opt, problem, schedule, device, dtype)
+    done.advance(steps)
+    return done.result(steps, tol)
+
+
+class _OptimizerRun:
+    """An optimizer comparison so far, kept so that it can go on (``compare(resume=)``): torch's
+    twin with its parameter (live), the per-step errors, torch's iterates and the NumPy run on its
+    own.  Each update depends only on the iterate and state before it and on t (a problem's
+    noise is a function of t), so going on from update n gives the same numbers as a
+    comparison run from the start, and the first n updates of a longer one are those of a run of n."""
+
+    def __init__(self, opt, problem, schedule, device, dtype, torch):
+        self.opt, self.problem, self.schedule, self.device, self.dtype = opt, problem, schedule, device, dtype
+        self.torch, self.np_dtype = torch, np.dtype(dtype)
+        self.p = torch.tensor(np.array(problem.x0, dtype=self.np_dtype), device=device, dtype=getattr(torch, dtype),
+                              requires_grad=True)
+        self.topt = torch_optimizer(opt, self.p)
+        self.torch_step = _stepper(self.topt, torch)
+        self.twin = _twin(opt)
+        self.lr_of, self.after = _lr_source(opt, schedule)
+        template = opt.init(np.array(problem.x0, dtype=self.np_dtype))
+        self.fields = ["params"] + [f for f in _state_fields(opt, template) if f != "step"]
+        # Small problems: keep copies of both sides and compute the errors of a stretch of updates
+        # at its end, in one vectorised pass (_rel_errors; same numbers as rel_error step by step,
+        # a fifth of the run time less).  Copies, because a learner's step may modify its inputs.
+        self.deferred = _template_size(template) <= _DEFER_MAX
+        self.errors = {f: np.zeros(0) for f in self.fields}
+        self.torch_xs = [self.p.detach().cpu().numpy().copy()]
+        self.torch_losses = [problem.loss(self.torch_xs[0])]
+        self.theirs_state = None
+        self.ours = None  # the NumPy run on its own, with its states (run(resume=))
+
+    def check_same(self, opt, problem, schedule, device, dtype):
+        same = (opt == self.opt, problem is self.problem, schedule is self.schedule or schedule == self.schedule,
+                device == self.device, dtype == self.dtype)
+        if not all(same):
+            what = [w for w, ok in zip(("optimizer", "problem", "schedule", "device", "dtype"), same) if not ok]
+            raise ValueError(f"resume= holds a comparison with another {' and '.join(what)}; resume only the "
+                             f"comparison of the same optimizer, problem, schedule, device and dtype")
+
+    def advance(self, steps):
+        """Run updates len(self.torch_xs) - 1 .. steps - 1 on both sides."""
+        opt, topt, p, problem, torch = self.opt, self.topt, self.p, self.problem, self.torch
+        start = len(self.torch_xs) - 1
+        new = {f: [] for f in self.fields}
+        for t in range(start, steps):
+            lr = self.lr_of(t)
+            x_before = self.torch_xs[-1]
+            # torch's state has not changed since it was read at the end of the previous update
+            # (theirs_state, a copy already compared), so reuse that instead of reading it again.
+            state_before = (_state_from_torch(opt, topt.state[p], x_before) if self.theirs_state is None
+                            else self.theirs_state)
+            g = problem.grad(x_before, t)
+            x_after, self.theirs_state = _torch_update(opt, topt, p, g, lr, self.torch_step, torch)
+            ours_x, ours_state = opt.step(x_before, g, state_before, lr=lr)
+            # a learner's state may leave out a field torch keeps: compare with all of torch's
+            theirs_full = self.theirs_state if self.twin is opt else _state_from_torch(self.twin, topt.state[p], x_after)
+            pairs = [(ours_x, x_after)] + [(_field(ours_state, f), _field(theirs_full, f)) for f in self.fields[1:]]
+            for f, (a, b) in zip(self.fields, pairs):
+                new[f].append((_snapshot(a), _snapshot(b)) if self.deferred else rel_error(a, b))
+            self.torch_xs.append(x_after)
+            self.torch_losses.append(problem.loss(x_after))
+            if self.after is not None:
+                self.after(x_after, _metric(problem, x_after))
+        if steps > start:
+            for f in self.fields:
+                errs = _rel_errors(new[f]) if self.deferred else np.array(new[f], dtype=np.float64)
+                self.errors[f] = np.concatenate([self.errors[f], errs])
+
+    def result(self, steps, tol) -> Comparison:
+        """The comparison of the first ``steps`` updates (run already)."""
+        opt, problem = self.opt, self.problem
+        if getattr(self.schedule, "kind", None) == "plateau":  # its own state is not in a History: from the start
+            ours = run(opt, problem, steps, schedule=self.schedule, dtype=self.np_dtype)
         else:
-            errors["params"][t] = rel_error(ours_x, x_after)
-            for f in fields[1:]:
-                errors[f][t] = rel_error(_field(ours_state, f), _field(theirs_full, f))
-        torch_xs.append(x_after)
-        if after is not None:
-            after(x_after, _metric(problem, x_after))
-    if pending is not None:
-        errors = {f: _rel_errors(pairs) for f, pairs in pending.items()}
-    ours = run(opt, problem, steps, schedule=schedule, dtype=np_dtype)
-    torch_xs = np.array(torch_xs)
-    scale = max(np.max(np.abs(torch_xs[np.isfinite(torch_xs)]), initial=0.0), _TINY)
-    with np.errstate(invalid="ignore"):
-        traj = float(np.nanmax(np.abs(ours.params - torch_xs)) / scale) if steps else 0.0
-    max_err, passed, first = _verdict(errors, tol)
-    return Comparison(
-        method=method_name(opt), kind="optimizer", device=device, dtype=dtype, steps=steps, tolerance=tol,
-        errors=errors, max_error=max_err, passed=passed, first_failure=first, trajectory_error=traj,
-        numpy_curve=ours.losses, torch_curve=np.array([problem.loss(x) for x in torch_xs]),
-        numpy_params=ours.params, torch_params=torch_xs,
-    )
+            ours = run(opt, problem, steps, schedule=self.schedule, dtype=self.np_dtype, record_states=True,
+                       resume=self.ours) if self.ours is not None else \
+                run(opt, problem, steps, schedule=self.schedule, dtype=self.np_dtype, record_states=True)
+            if self.ours is None or len(ours.lrs) > len(self.ours.lrs):
+                self.ours = ours
+        errors = {f: e[:steps].copy() for f, e in self.errors.items()}
+        torch_xs = np.array(self.torch_xs[:steps + 1])
+        scale = max(np.max(np.abs(torch_xs[np.isfinite(torch_xs)]), initial=0.0), _TINY)
+        with np.errstate(invalid="ignore"):
+            traj = float(np.nanmax(np.abs(ours.params - torch_xs)) / scale) if steps else 0.0
+        max_err, passed, first = _verdict(errors, tol)
+        return Comparison(
+            method=method_name(opt), kind="optimizer", device=self.device, dtype=self.dtype, steps=steps,
+            tolerance=tol, errors=errors, max_error=max_err, passed=passed, first_failure=first,
+            trajectory_error=traj, numpy_curve=ours.losses, torch_curve=np.array(self.torch_losses[:steps + 1]),
+            numpy_params=ours.params, torch_params=torch_xs, _run=self,
+        )
 
 
 _DEFER_MAX = 4096  # parameters; above, errors are computed step by step (memory)

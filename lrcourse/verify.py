@@ -58,9 +58,10 @@ def sparse_problem(maximize: bool = False):
     return P.Negated(task) if maximize else task
 
 
-def schedule_cases():
-    """(options, schedule) for every variant of every schedule class, ReduceLROnPlateau last."""
-    return [(label(s), s) for cls in S.SCHEDULES + (S.ReduceLROnPlateau,) for s in cls.variants(0.1, STEPS)]
+def schedule_cases(steps: int = STEPS):
+    """(options, schedule) for every variant of every schedule class (periods fitted to ``steps``),
+    ReduceLROnPlateau last."""
+    return [(label(s), s) for cls in S.SCHEDULES + (S.ReduceLROnPlateau,) for s in cls.variants(0.1, steps)]
 
 
 def _problem_for(opt):
@@ -70,20 +71,20 @@ def _problem_for(opt):
     return P.IllConditionedQuadratic()
 
 
-def rows(device="cpu", dtype="float64"):
+def rows(device="cpu", dtype="float64", steps: int = STEPS):
     for options, opt in optimizer_cases():
         sched = S.CosineAnnealingLR(opt.lr, T_max=100)
-        c = compare(opt, _problem_for(opt), STEPS, schedule=sched, device=device, dtype=dtype)
+        c = compare(opt, _problem_for(opt), steps, schedule=sched, device=device, dtype=dtype)
         yield type(opt).__name__, options, c
     for options, opt in sparse_cases():
         sched = S.CosineAnnealingLR(opt.lr, T_max=100)
         with torch_one_thread():  # small sparse tables: a second thread costs more than it does
-            c = compare(opt, sparse_problem(opt.maximize), STEPS, schedule=sched, device=device, dtype=dtype)
+            c = compare(opt, sparse_problem(opt.maximize), steps, schedule=sched, device=device, dtype=dtype)
         yield type(opt).__name__ + " (sparse)", options, c
-    for options, sched in schedule_cases():
+    for options, sched in schedule_cases(steps):
         # ReduceLROnPlateau follows the validation loss of a minibatch run; the others need no problem
         problem = P.LogisticRegression(batch_size=32) if sched.kind == "plateau" else None
-        yield type(sched).__name__, options, compare(sched, problem, steps=STEPS, device=device, dtype=dtype)
+        yield type(sched).__name__, options, compare(sched, problem, steps=steps, device=device, dtype=dtype)
 
 
 def main(argv=None) -> int:
@@ -91,13 +92,17 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     ap.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     ap.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    ap.add_argument("--steps", type=int, default=STEPS,
+                    help=f"updates of each optimizer, LRs of each schedule (default {STEPS})")
     args = ap.parse_args(argv)
+    if args.steps < 1:
+        ap.error(f"--steps must be at least 1 (one update to compare), got {args.steps}")
     failed, t0 = 0, time.perf_counter()
     if not args.json:
         print(f"{'method':<29}{'options':<38}{'device':<7}{'dtype':<9}{'steps':>6}{'max error':>11}"
               f"{'tolerance':>11}  result")
     try:
-        for method, options, c in rows(args.device, args.dtype):
+        for method, options, c in rows(args.device, args.dtype, args.steps):
             ok = c.passed
             failed += not ok
             if args.json:

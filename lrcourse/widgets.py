@@ -447,12 +447,12 @@ def _sticky_limits(current, arrays, log=False, slack=3.0):
         return current
     lo, hi = float(vals.min()), float(vals.max())
     if log:
+        fits = bool(current) and current[0] <= lo and current[1] >= hi  # (a flat curve on a decade fits too)
         lo, hi = 10.0 ** math.floor(math.log10(lo)), 10.0 ** math.ceil(math.log10(hi))
         lo = max(lo, hi * 1e-20)  # below 1e-20 of the top, float64 curves are rounding noise
         if hi <= lo:
             hi = lo * 10
-        if current and current[0] <= lo and current[1] >= hi and math.log10(current[1] / current[0]) <= \
-                math.log10(hi / lo) + slack:
+        if fits and math.log10(current[1] / current[0]) <= math.log10(hi / lo) + slack:
             return current
         if current:  # moving out of the old limits: leave a decade of room on that side
             lo, hi = (lo / 10 if lo < current[0] else lo), (hi * 10 if hi > current[1] else hi)
@@ -1070,25 +1070,28 @@ class VerificationPanel(_FigurePanel):
 
     def _compare(self, method, problem, steps, device, dtype, torch_ok):
         """runs.compare (or numpy_only without torch); a comparison of settings seen before is reused
-        (a checkbox switched back, a problem chosen again).  A learner's code (a subclass, a function) is
-        always run again: it may have changed since."""
+        (a checkbox switched back, a problem chosen again), and a new number of steps of an optimizer
+        goes on from (or cuts) the comparison of the same settings (``compare(resume=)``).  A learner's
+        code (a subclass, a function) is always run again: it may have changed since."""
         key = None
         if type(method).__module__.startswith("lrcourse.") and not isinstance(method, runs._LEARNER_CODE):
             try:
-                key = (method, id(problem), steps, device, dtype, self.tolerance, torch_ok)
+                key = (method, id(problem), device, dtype, self.tolerance, torch_ok)
                 hash(key)
             except TypeError:
                 key = None
-        if key is not None and key in self._results:
-            return self._results[key]
+        if key is not None and (key, steps) in self._results:
+            return self._results[key, steps]
+        earlier = self._results.get(key) if torch_ok and self.kind == "optimizer" else None
         with np.errstate(all="ignore"):
             if torch_ok:
-                result = runs.compare(method, problem, steps, device=device, dtype=dtype, tolerance=self.tolerance)
+                result = runs.compare(method, problem, steps, device=device, dtype=dtype, tolerance=self.tolerance,
+                                      resume=earlier)
             else:
                 result = runs.numpy_only(method, problem, steps, dtype=dtype)
         if key is not None:
-            self._results[key] = result
-            while len(self._results) > 16:
+            self._results[key, steps] = self._results[key] = result  # [key]: the last one, to go on from
+            while len(self._results) > 32:
                 del self._results[next(iter(self._results))]
         return result
 
@@ -1189,12 +1192,13 @@ class VerificationPanel(_FigurePanel):
         _sticky_right(cax, n - 1)
         log = cax.get_yscale() == "log"
         # Each problem keeps its own loss limits: going back to one shows the axes it had, whose
-        # saved background is then reused (_render) instead of drawn again.
-        lims = a["curve_lims"]
-        lim = _sticky_limits(lims.get(id(problem)), [r.numpy_curve, r.torch_curve] if log else
-                             [r.numpy_curve, r.torch_curve, [0.0]], log=log)
+        # saved background is then reused (_render) instead of drawn again.  A plateau's LRs share
+        # one axis, kept while every problem's LRs fit in it (from the start LR down to the cuts).
+        lims, which = a["curve_lims"], id(problem) if self.kind == "optimizer" else None
+        lim = _sticky_limits(lims.get(which), [r.numpy_curve, r.torch_curve] if log else
+                             [r.numpy_curve, r.torch_curve, [0.0]], log=log, slack=3.0 if which else 20.0)
         if lim:
-            lims[id(problem)] = lim
+            lims[which] = lim
             cax.set_ylim(*lim)
         # trajectory
         if "traj_ax" in a:

@@ -210,10 +210,13 @@ def test_compare_on_cuda(dtype):
 
 
 def test_cli_verify_passes_and_prints_every_method():
-    out = subprocess.run([sys.executable, "-m", "lrcourse", "verify", "--device", "cpu", "--json"],
+    # 40 updates each: the command's every row and its exit status. The 300-update parity of the same
+    # variants is test_optimizers', test_sparse's and test_schedules' (verify's full run repeated it: 19 s).
+    out = subprocess.run([sys.executable, "-m", "lrcourse", "verify", "--device", "cpu", "--json", "--steps", "40"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert {r["steps"] for r in rows} == {40}
     names = {r["method"] for r in rows}
     assert {c.__name__ for c in O.OPTIMIZERS} <= names
     assert {c.__name__ for c in S.SCHEDULES} <= names and "ReduceLROnPlateau" in names
@@ -230,6 +233,8 @@ def test_cli_usage_errors():
         out = subprocess.run([sys.executable, "-m", "lrcourse", "verify", "--device", "cuda"],
                              capture_output=True, text=True)
         assert out.returncode == 2 and "no CUDA" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "lrcourse", "verify", "--steps", "0"], capture_output=True, text=True)
+    assert out.returncode == 2 and "--steps must be at least 1" in out.stderr
 
 
 def test_import_is_cheap():
@@ -319,3 +324,59 @@ def test_what_cannot_be_resumed_is_refused():
                  resume=runs.run(O.SGD(lr=0.1), q, 10, record_states=True))
     with pytest.raises(ValueError, match="float64 run, this one is float32"):
         runs.run(O.SGD(lr=0.1), q, 20, dtype=np.float32, resume=runs.run(O.SGD(lr=0.1), q, 10, record_states=True))
+
+
+def _same_comparison(got, want):
+    """Every number of two comparisons equal, NaN where NaN (np.testing's rule), verdicts too."""
+    assert got.steps == want.steps and got.verdict == want.verdict and got.first_failure == want.first_failure
+    assert got.max_error == want.max_error and got.passed == want.passed
+    np.testing.assert_equal(got.trajectory_error, want.trajectory_error)
+    assert list(got.errors) == list(want.errors)
+    for f in want.errors:
+        np.testing.assert_array_equal(got.errors[f], want.errors[f])
+    for name in ("numpy_curve", "torch_curve", "numpy_params", "torch_params"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+@pytest.mark.parametrize("opt, problem, sched", [
+    (O.Adam(lr=0.05, amsgrad=True, weight_decay=0.01), P.NoisyQuadratic(noise=0.5), S.CosineAnnealingLR(0.05, T_max=70)),
+    (O.SGD(lr=0.002, momentum=0.9, nesterov=True, weight_decay=0.1), P.Rosenbrock(), None),
+    (O.Adadelta(lr=1.0, weight_decay=0.01), P.LogisticRegression(batch_size=16), S.StepLR(1.0, step_size=20, gamma=0.5)),
+    (O.NAdam(lr=0.01, decoupled_weight_decay=True, weight_decay=0.1), P.MLPClassifier(hidden=8, batch_size=32), None),
+    (O.RMSprop(lr=0.01, centered=True, momentum=0.5), P.Rosenbrock(), S.ReduceLROnPlateau(0.01, patience=3)),
+    (EpsInsideSqrt(lr=0.01, eps=1e-3), P.IllConditionedQuadratic(), None),   # a mismatch at step 0
+    (O.SGD(lr=0.9), P.IllConditionedQuadratic(), None),   # diverges: inf and NaN in both runs
+], ids=["Adam-amsgrad-noisy-cosine", "SGD-nesterov-rosenbrock", "Adadelta-logreg-steplr", "NAdam-mlp",
+        "RMSprop-plateau", "learner-mismatch", "SGD-diverging"])
+def test_a_resumed_comparison_is_the_comparison_from_the_start(opt, problem, sched, monkeypatch):
+    """compare(resume=c): going on from a shorter comparison, or the first updates of a longer one,
+    gives every number of a comparison run from the start, and torch runs only the new updates
+    (the panels' `steps` slider relies on both)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # the diverging case's losses overflow
+        fresh = {n: runs.compare(opt, problem, n, schedule=sched) for n in (30, 75, 120)}
+        updates = []
+        torch_update = runs._torch_update
+        monkeypatch.setattr(runs, "_torch_update", lambda *a: updates.append(1) or torch_update(*a))
+        c = runs.compare(opt, problem, 30, schedule=sched)
+        _same_comparison(c, fresh[30])
+        for n, new in ((75, 45), (120, 45), (30, 0), (75, 0)):  # on, on, back (a prefix), on to where it had been
+            updates.clear()
+            c = runs.compare(opt, problem, n, schedule=sched, resume=c)
+            _same_comparison(c, fresh[n])
+            assert len(updates) == new, f"to {n} updates torch ran {len(updates)}, not the {new} new ones"
+
+
+def test_what_a_comparison_cannot_resume_is_refused():
+    q, opt = P.IllConditionedQuadratic(), O.Adam(lr=0.05)
+    c = runs.compare(opt, q, 20)
+    for change, what in ((dict(problem=P.IllConditionedQuadratic()), "problem"), (dict(opt=O.Adam(lr=0.06)), "optimizer"),
+                         (dict(dtype="float32"), "dtype"), (dict(schedule=S.StepLR(0.05, step_size=5)), "schedule")):
+        args = dict(opt=opt, problem=q, dtype="float64", schedule=None) | change
+        with pytest.raises(ValueError, match=f"another {what}"):
+            runs.compare(args["opt"], args["problem"], 30, schedule=args["schedule"], dtype=args["dtype"], resume=c)
+    with pytest.raises(ValueError, match="a schedule is compared from the start"):
+        runs.compare(S.StepLR(0.1, step_size=5), steps=30, resume=c)
+    with pytest.raises(ValueError, match="Comparison of an optimizer"):
+        runs.compare(opt, q, 30, resume=runs.numpy_only(opt, q, 20))
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        runs.compare(opt, q, -1)

@@ -166,3 +166,43 @@ def test_the_step_axis_leaves_room_when_a_slider_grows_it_and_fits_a_new_run():
     # a new axis ends at the round number above the run; a slider's step past the end leaves room for more
     # steps; the axis is kept while the run fills it well, and fitted again to a much shorter run
     assert ends == [300, 500, 500, 500, 800, 200, 20]
+
+
+def test_a_new_number_of_steps_goes_on_from_the_comparison_and_shows_the_one_from_the_start(monkeypatch):
+    """The steps slider: more updates go on from the comparison shown (compare(resume=)), fewer cut it;
+    either way the panel shows exactly the comparison a fresh panel computes for that number of steps."""
+    panel = VerificationPanel(O.Adam(lr=0.05, amsgrad=True), problem="noisy quadratic", steps=300)
+    updates = []
+    torch_update = runs._torch_update
+    monkeypatch.setattr(runs, "_torch_update", lambda *a: updates.append(1) or torch_update(*a))
+    for steps, new in ((310, 10), (330, 20), (120, 0), (320, 0), (350, 20)):
+        updates.clear()
+        panel.controls["steps"].value = steps
+        assert len(updates) == new, f"{steps} steps: torch ran {len(updates)} updates, not the {new} new ones"
+        fresh = runs.compare(panel.method, panel._build_problem(), steps)
+        assert panel.result.steps == steps and panel.verdict == fresh.verdict
+        for f in fresh.errors:
+            np.testing.assert_array_equal(panel.result.errors[f], fresh.errors[f])
+        np.testing.assert_array_equal(panel.result.torch_params, fresh.torch_params)
+        np.testing.assert_array_equal(panel.result.numpy_params, fresh.numpy_params)
+        np.testing.assert_array_equal(panel._artists["np_curve"].get_data()[1], fresh.numpy_curve)
+    assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
+
+
+def test_a_plateau_panels_problems_share_one_lr_axis():
+    """A plateau panel's LR axis spans the start LR down to the cuts of every problem seen: a problem
+    whose LR is never cut (a flat line on the start LR) keeps it, so a new problem is a blit."""
+    from lrcourse import schedules as S
+
+    panel = VerificationPanel(S.ReduceLROnPlateau(0.1, patience=3), problem="logistic regression", steps=200)
+    lims = panel._artists["curve_ax"].get_ylim()
+    full = panel.full_draws
+    for name in ["ill-conditioned quadratic", "Rosenbrock", "noisy quadratic", "logistic regression"]:
+        panel.controls["problem"].value = name
+        assert panel.result.passed and panel._artists["curve_ax"].get_ylim() == lims
+        lrs = panel.result.numpy_curve
+        assert lims[0] <= lrs.min() and lrs.max() <= lims[1]
+    assert panel.full_draws == full
+    panel.controls["problem"].value = "ill-conditioned quadratic"
+    assert np.ptp(panel.result.numpy_curve) == 0  # the flat line that fits the shared axis
+    assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
