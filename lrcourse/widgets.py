@@ -575,6 +575,8 @@ class _FigurePanel(W.VBox):
         self._lock = threading.RLock()
         self._hold = 0
         self._queue, self._pending, self._worker = threading.Lock(), False, None  # see _recompute_latest
+        self._shown = threading.Condition(self._queue)  # notified when the browser's last value is shown
+        self._busy = False      # the worker is computing a value from the browser
         self._dynamic = []      # artists redrawn on every update (animated: the full draw skips them)
         self._bg, self._bg_key = None, None
         self._backgrounds = {}  # static key -> saved background: going back to earlier axes is a blit
@@ -689,7 +691,9 @@ class _FigurePanel(W.VBox):
         """A value the browser sent: recomputed on a worker thread, so that the kernel goes on reading
         the messages that follow, and a burst of them (a key held down on a slider) is computed with
         the latest settings once the computation under way is done, not once per value.  Values set
-        from code (``controls[name].value = ...``, ``set``) are computed at once, in the caller's thread."""
+        from code (``controls[name].value = ...``, ``set``) are computed at once, in the caller's thread.
+        Once the latest value is shown, the worker goes on with ``_ahead`` (work a next input is likely
+        to need), one short piece at a time, and drops it as soon as another value arrives."""
         with self._queue:
             self._pending = True
             if self._worker is not None:
@@ -698,28 +702,44 @@ class _FigurePanel(W.VBox):
             self._worker.start()
 
     def _drain(self):
+        ahead = None  # the idle-time work of the value shown last
         while True:
             with self._queue:
-                if not self._pending:
-                    self._worker = None
-                    return
-                self._pending = False
+                new_value = self._pending
+                if new_value:
+                    self._pending, self._busy, ahead = False, True, None
+            if new_value:
+                try:
+                    self.recompute()
+                except Exception as e:  # noqa: BLE001 — the worker must live on for the changes still to come
+                    self.error = f"{type(e).__name__}: {e}"
+                finally:
+                    with self._queue:
+                        self._busy = False
+                        self._shown.notify_all()
+                continue
+            if ahead is None:
+                ahead = self._ahead()
             try:
-                self.recompute()
-            except Exception as e:  # noqa: BLE001 — the worker must live on for the changes still to come
-                self.error = f"{type(e).__name__}: {e}"
+                more = next(ahead, StopIteration) is not StopIteration  # one piece
+            except Exception:  # noqa: BLE001 — work ahead is a guess: a failure only ends it
+                more = False
+            if not more:
+                ahead = iter(())
+                with self._queue:
+                    if not self._pending:
+                        self._worker = None
+                        return
+
+    def _ahead(self):
+        """Short pieces of work for idle time, as a generator: one piece per next(), run by the worker
+        with no value from the browser waiting (a value that arrives waits for one piece at most)."""
+        return iter(())
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the values sent by the browser are computed and shown; False if ``timeout`` ran out."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._queue:
-                worker = self._worker
-            if worker is None:
-                return True
-            worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            if worker.is_alive():
-                return False
+        with self._shown:
+            return self._shown.wait_for(lambda: not self._pending and not self._busy, timeout)
 
     def _watch(self, widgets):
         for w in widgets:
@@ -1007,8 +1027,8 @@ class VerificationPanel(_FigurePanel):
         twin = dataclasses.replace(self._twin, **changes)
         return twin if self._base is self._twin else self._base.with_like(twin)
 
-    def _build_problem(self):
-        name = self.controls["problem"].value
+    def _build_problem(self, name=None):
+        name = self.controls["problem"].value if name is None else name
         noise = float(self.controls["noise"].value) if name == "noisy quadratic" else None
         key = (name, noise)
         if key not in self._problems:
@@ -1073,13 +1093,7 @@ class VerificationPanel(_FigurePanel):
         (a checkbox switched back, a problem chosen again), and a new number of steps of an optimizer
         goes on from (or cuts) the comparison of the same settings (``compare(resume=)``).  A learner's
         code (a subclass, a function) is always run again: it may have changed since."""
-        key = None
-        if type(method).__module__.startswith("lrcourse.") and not isinstance(method, runs._LEARNER_CODE):
-            try:
-                key = (method, id(problem), device, dtype, self.tolerance, torch_ok)
-                hash(key)
-            except TypeError:
-                key = None
+        key = self._key(method, problem, device, dtype, torch_ok)
         if key is not None and (key, steps) in self._results:
             return self._results[key, steps]
         earlier = self._results.get(key) if torch_ok and self.kind == "optimizer" else None
@@ -1090,10 +1104,56 @@ class VerificationPanel(_FigurePanel):
             else:
                 result = runs.numpy_only(method, problem, steps, dtype=dtype)
         if key is not None:
-            self._results[key, steps] = self._results[key] = result  # [key]: the last one, to go on from
-            while len(self._results) > 32:
-                del self._results[next(iter(self._results))]
+            self._keep(key, result, steps)
         return result
+
+    def _key(self, method, problem, device, dtype, torch_ok):
+        """The cache key of a comparison; None for a learner's code (it may change between runs)."""
+        if not type(method).__module__.startswith("lrcourse.") or isinstance(method, runs._LEARNER_CODE):
+            return None
+        key = (method, id(problem), device, dtype, self.tolerance, torch_ok)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def _keep(self, key, result, steps=None):
+        """[key, steps]: a comparison to show again; [key]: the last one, to go on from."""
+        if steps is not None:
+            self._results[key, steps] = result
+        self._results[key] = result
+        while len(self._results) > 32:
+            del self._results[next(iter(self._results))]
+
+    AHEAD_UPDATES = 10  # updates per piece of work ahead: 1-3 ms, the most a new value waits for it
+
+    def _ahead(self):
+        """After a value from the browser is shown: the same comparison on each of the panel's other
+        problems, AHEAD_UPDATES updates at a time (``compare(resume=)``), so that choosing another
+        problem costs only its drawing (Adam's 300 updates: 35-40 ms less in the kernel).  Values set
+        from code start none of it (a notebook run under test pays nothing for it)."""
+        c = self.controls
+        if self.kind != "optimizer" or self.result is None or self.error is not None or not runs.torch_available():
+            return
+        method, steps, device, dtype = self.method, int(c["steps"].value), c["device"].value, c["dtype"].value
+        for name in c["problem"].options:
+            if name == c["problem"].value:
+                continue
+            with self._lock:
+                problem = self._build_problem(name)
+            key = self._key(method, problem, device, dtype, True)
+            if key is None:
+                return
+            while (key, steps) not in self._results:
+                yield
+                with self._lock, np.errstate(all="ignore"):
+                    earlier = self._results.get(key)
+                    done = 0 if earlier is None else earlier.steps
+                    n = steps if done >= steps else min(steps, done + self.AHEAD_UPDATES)
+                    result = runs.compare(method, problem, n, device=device, dtype=dtype,
+                                          tolerance=self.tolerance, resume=earlier)
+                    self._keep(key, result, steps if n == steps else None)
 
     def _show_error(self, e, torch_ok, device, dtype):
         self._fail(e, self.verdict_html)

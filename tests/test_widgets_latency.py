@@ -136,6 +136,7 @@ def test_a_burst_from_the_browser_computes_the_last_value(make, control, burst):
         assert panel._worker is not None and seen == []
     assert panel.wait(60)
     assert seen and set(seen) == {burst[-1]} and len(seen) <= 2, seen
+    _idle(panel)
     assert panel.error is None and panel._worker is None
     fresh = make()
     fresh.controls[control].value = burst[-1]
@@ -147,10 +148,70 @@ def test_a_burst_from_the_browser_computes_the_last_value(make, control, burst):
         assert f"after {burst[-1]} steps" in panel.status.value and panel.summary == fresh.summary
 
 
+def _idle(panel):
+    """Wait for the worker's work ahead too (wait() returns once the browser's value is shown)."""
+    worker = panel._worker
+    if worker is not None:
+        worker.join(60)
+        assert not worker.is_alive()
+
+
 def test_values_set_from_code_are_computed_at_once_in_the_callers_thread():
     panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=40)
     panel.controls["lr"].value = 0.02
-    assert panel._worker is None and panel.method.lr == 0.02 and panel.result.passed
+    panel.set(problem="logistic regression")
+    assert panel._worker is None and panel.method.lr == 0.02 and panel.result.passed  # nothing computed ahead
+
+
+def test_after_a_value_from_the_browser_the_other_problems_are_compared_ahead(monkeypatch):
+    """Once the browser's value is shown, the worker compares the same settings on the panel's other
+    problems, a few updates at a time: choosing one of them then runs no torch update, and shows
+    exactly the comparison a fresh panel computes."""
+    panel = VerificationPanel(O.Adam(lr=0.05, amsgrad=True), problem="Rosenbrock", steps=120)
+    _sent_by_the_browser(panel.controls["noise"], 0.3)   # the noisy quadratic of this noise level is compared ahead
+    _sent_by_the_browser(panel.controls["lr"], 0.02)
+    assert panel.wait(60)
+    _idle(panel)
+    updates = []
+    torch_update = runs._torch_update
+    monkeypatch.setattr(runs, "_torch_update", lambda *a: updates.append(1) or torch_update(*a))
+    for name in ["ill-conditioned quadratic", "noisy quadratic", "logistic regression"]:
+        updates.clear()
+        panel.controls["problem"].value = name
+        assert updates == [], f"{name}: torch ran {len(updates)} updates, none were left to run"
+        fresh = runs.compare(panel.method, panel._build_problem(), 120)
+        assert panel.method.lr == 0.02 and panel.result.steps == 120 and panel.verdict == fresh.verdict
+        for f in fresh.errors:
+            np.testing.assert_array_equal(panel.result.errors[f], fresh.errors[f])
+        np.testing.assert_array_equal(panel.result.torch_params, fresh.torch_params)
+        np.testing.assert_array_equal(panel.result.numpy_params, fresh.numpy_params)
+    assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
+
+
+def test_a_value_from_the_browser_stops_the_work_ahead_of_the_last_one(monkeypatch):
+    """A new value waits for one piece of the work ahead (AHEAD_UPDATES updates), never for all of it:
+    the comparisons ahead of the old value stop, those of the new one are made."""
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=300)
+    pieces = []
+    compare = runs.compare
+
+    def counted(method, problem, steps, **kw):
+        if panel._worker is not None and kw.get("resume") is not None or steps == panel.AHEAD_UPDATES:
+            pieces.append((method.lr, problem.name, steps))
+            if len(pieces) == 2:   # the second piece ahead of lr=0.02: the browser sends lr=0.03 meanwhile
+                _sent_by_the_browser(panel.controls["lr"], 0.03)
+        return compare(method, problem, steps, **kw)
+
+    monkeypatch.setattr(runs, "compare", counted)
+    _sent_by_the_browser(panel.controls["lr"], 0.02)
+    assert panel.wait(60)
+    _idle(panel)
+    assert panel.method.lr == 0.03 and panel.result.passed
+    old = [p for p in pieces if p[0] == 0.02]
+    assert len(old) == 2, old          # the piece under way when lr=0.03 came was the last one for 0.02
+    new = [p for p in pieces if p[0] == 0.03]
+    assert {(name, steps) for _, name, steps in new if steps == 300} == {
+        ("ill-conditioned quadratic", 300), ("noisy quadratic", 300), ("logistic regression", 300)}
 
 
 def test_the_step_axis_leaves_room_when_a_slider_grows_it_and_fits_a_new_run():
