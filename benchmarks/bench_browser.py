@@ -175,6 +175,8 @@ def _measure(page, scope, kind, index, rep, timeout=8.0):
         b = page.evaluate("() => window.__bench")
         if b["shown"] is not None or (b["answered"] is not None and time.monotonic() > deadline - timeout + 2):
             break
+        if time.monotonic() > deadline - timeout + 2 and page.evaluate(KERNEL_IDLE):
+            break  # 2 s and nothing new: this input changed nothing the learner sees
         time.sleep(0.02)
     time.sleep(0.3)  # a figure may follow a message
     b = page.evaluate("() => { const b = window.__bench; b.armed = false; return b; }")
@@ -215,12 +217,15 @@ def main(argv=None):
             scope = f".bench-{i}"
             page.locator(scope).first.scroll_into_view_if_needed()
             for kind, name, index in page.evaluate(CONTROLS, scope):
-                times, figures, kernel = [], 0, []
+                times, figures, kernel, unchanged = [], 0, [], 0
                 start = _target(page, scope, kind, index).evaluate("s => s.selectedIndex") if kind == "dropdown" else 0
                 for rep in range(args.reps):
                     ms, fig = _measure(page, scope, kind, index, rep)
-                    if ms is None:
-                        break  # hidden, disabled, or no answer: the table says so
+                    if ms is None and fig is None:
+                        break  # hidden or disabled: the table says so
+                    if ms is None:  # the same figure and the same messages as before: nothing to time
+                        unchanged += 1
+                        continue
                     times.append(ms)
                     figures += fig
                     k = _kernel_ms(page, f"p{i}") if fig else None
@@ -233,7 +238,9 @@ def main(argv=None):
                     page.wait_for_function(KERNEL_IDLE)
                     _target(page, scope, kind, index).click()
                 raw[f"{label} / {name}"] = {"browser": times, "kernel": kernel}
-                rows.append((label, f"{name} ({kind})", len(times), figures, _pct(times, 50), _pct(times, 90),
+                what = f"{name} ({kind}" + (f"; {unchanged} of {args.reps} inputs changed nothing visible)" if unchanged
+                                            else ")")
+                rows.append((label, what, len(times), figures, _pct(times, 50), _pct(times, 90),
                              max(times) if times else float("nan"), _pct(kernel, 50)))
                 print(f"  {label:24s} {name:18s} median {rows[-1][4]:6.0f} ms  p90 {rows[-1][5]:6.0f} ms"
                       f"  (kernel {rows[-1][7]:4.0f} ms)", flush=True)
@@ -246,6 +253,8 @@ def main(argv=None):
         if n:
             k = "" if kern != kern else f"{kern:.0f}"  # NaN: no figure, or the floor's plain widgets
             print(f"| {label} | {ctl} | {n} | {figs} | {med:.0f} | {p90:.0f} | {mx:.0f} | {k} |")
+        elif "changed nothing" in ctl:
+            print(f"| {label} | {ctl} | 0 | 0 | no input changed what is shown: nothing to time | | | |")
         else:
             print(f"| {label} | {ctl} | 0 | 0 | hidden or disabled at its turn | | | |")
     rows = [r for r in rows if r[2]]
