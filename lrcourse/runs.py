@@ -941,14 +941,11 @@ class _OptimizerRun:
     def result(self, steps, tol) -> Comparison:
         """The comparison of the first ``steps`` updates (run already)."""
         opt, problem = self.opt, self.problem
-        if getattr(self.schedule, "kind", None) == "plateau":  # its own state is not in a History: from the start
-            ours = run(opt, problem, steps, schedule=self.schedule, dtype=self.np_dtype)
-        else:
-            ours = run(opt, problem, steps, schedule=self.schedule, dtype=self.np_dtype, record_states=True,
-                       resume=self.ours) if self.ours is not None else \
-                run(opt, problem, steps, schedule=self.schedule, dtype=self.np_dtype, record_states=True)
-            if self.ours is None or len(ours.lrs) > len(self.ours.lrs):
-                self.ours = ours
+        goes_on = getattr(self.schedule, "kind", None) != "plateau"  # a plateau's own state is not in a History
+        ours = run(opt, problem, steps, schedule=self.schedule, dtype=self.np_dtype, record_states=goes_on,
+                   resume=self.ours if goes_on else None)
+        if goes_on and (self.ours is None or len(ours.lrs) > len(self.ours.lrs)):
+            self.ours = ours
         errors = {f: e[:steps].copy() for f, e in self.errors.items()}
         torch_xs = np.array(self.torch_xs[:steps + 1])
         scale = max(np.max(np.abs(torch_xs[np.isfinite(torch_xs)]), initial=0.0), _TINY)

@@ -1088,11 +1088,12 @@ class VerificationPanel(_FigurePanel):
             self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
                             "total": time.perf_counter() - t0}
 
-    def _compare(self, method, problem, steps, device, dtype, torch_ok):
+    def _compare(self, method, problem, steps, device, dtype, torch_ok, shown=True):
         """runs.compare (or numpy_only without torch); a comparison of settings seen before is reused
         (a checkbox switched back, a problem chosen again), and a new number of steps of an optimizer
         goes on from (or cuts) the comparison of the same settings (``compare(resume=)``).  A learner's
-        code (a subclass, a function) is always run again: it may have changed since."""
+        code (a subclass, a function) is always run again: it may have changed since.
+        ``shown=False``: a piece of work ahead (_ahead), kept only to go on from."""
         key = self._key(method, problem, device, dtype, torch_ok)
         if key is not None and (key, steps) in self._results:
             return self._results[key, steps]
@@ -1103,8 +1104,12 @@ class VerificationPanel(_FigurePanel):
                                       resume=earlier)
             else:
                 result = runs.numpy_only(method, problem, steps, dtype=dtype)
-        if key is not None:
-            self._keep(key, result, steps)
+        if key is not None:  # [key, steps]: to show again; [key]: the last one, to go on from
+            if shown:
+                self._results[key, steps] = result
+            self._results[key] = result
+            while len(self._results) > 32:
+                del self._results[next(iter(self._results))]
         return result
 
     def _key(self, method, problem, device, dtype, torch_ok):
@@ -1117,14 +1122,6 @@ class VerificationPanel(_FigurePanel):
         except TypeError:
             return None
         return key
-
-    def _keep(self, key, result, steps=None):
-        """[key, steps]: a comparison to show again; [key]: the last one, to go on from."""
-        if steps is not None:
-            self._results[key, steps] = result
-        self._results[key] = result
-        while len(self._results) > 32:
-            del self._results[next(iter(self._results))]
 
     AHEAD_UPDATES = 10  # updates per piece of work ahead: 1-3 ms, the most a new value waits for it
 
@@ -1147,13 +1144,10 @@ class VerificationPanel(_FigurePanel):
                 return
             while (key, steps) not in self._results:
                 yield
-                with self._lock, np.errstate(all="ignore"):
-                    earlier = self._results.get(key)
-                    done = 0 if earlier is None else earlier.steps
+                with self._lock:
+                    done = self._results[key].steps if key in self._results else 0
                     n = steps if done >= steps else min(steps, done + self.AHEAD_UPDATES)
-                    result = runs.compare(method, problem, n, device=device, dtype=dtype,
-                                          tolerance=self.tolerance, resume=earlier)
-                    self._keep(key, result, steps if n == steps else None)
+                    self._compare(method, problem, n, device, dtype, True, shown=n == steps)
 
     def _show_error(self, e, torch_ok, device, dtype):
         self._fail(e, self.verdict_html)
