@@ -114,10 +114,12 @@ def _orphaned_jobs() -> list[pathlib.Path]:
     return left
 
 
+@pytest.mark.parametrize("started", ["forked by the server", "a new process"])
 @pytest.mark.parametrize("flood", ["results", "stdout"])
-def test_a_flooding_child_is_stopped_and_costs_the_grader_little(flood):
+def test_a_flooding_child_is_stopped_and_costs_the_grader_little(flood, started):
     import resource
     box = sandbox.make_sandbox(timeout=20)
+    box.fork_server = box.fork_server and started == "forked by the server"
     try:
         run = scoring.GradingRun(seed=2)
         cases, expected, _ = run.question_data(ADAM)
@@ -134,6 +136,7 @@ def test_a_flooding_child_is_stopped_and_costs_the_grader_little(flood):
         assert res.problem and "stopped" in res.problem, res
         assert cpu < 2.0, f"the grader spent {cpu:.2f} s of CPU reading one child"
     finally:
+        sandbox.close_servers(box)
         sandbox.shutil.rmtree(box.workdir, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 
 import nbformat
 import numpy
@@ -57,6 +58,13 @@ ATTACKS = {
     "writes beside the grader": """
         b.open(MARKER, 'w').write('pwned')
     """,
+    "kills the grader by its pid (the fork server is the child's parent)": "os.kill(GRADER_PID, 9)",
+    "traces the grader by its pid": """
+        ctypes = b.__import__('ctypes')
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.ptrace(16, GRADER_PID, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+    """,
     "connects to the network": """
         socket = b.__import__('socket')
         socket.create_connection(('127.0.0.1', 22), timeout=1)
@@ -71,9 +79,13 @@ def _nb(path: pathlib.Path, answer: str) -> pathlib.Path:
 
 
 DRIVER = """
-import json, pathlib, sys
+import json, os, pathlib, sys
 from lrcourse.grading import batch, reports
-paths = sorted(pathlib.Path(sys.argv[1]).glob("*.ipynb"))
+mine = pathlib.Path(sys.argv[2]) / "subs"      # the attacks that aim at the grader by its pid learn it here
+mine.mkdir()
+for p in sorted(pathlib.Path(sys.argv[1]).glob("*.ipynb")):
+    (mine / p.name).write_text(p.read_text().replace("GRADER_PID", str(os.getpid())))
+paths = sorted(mine.glob("*.ipynb"))
 results = batch.grade_paths(paths, workers=2, timeout=4, stem="12_adam", skip_static=True, skip_audit=True)
 reports.write_reports(results, pathlib.Path(sys.argv[2]))
 print(json.dumps({pathlib.Path(r.path).stem: [q.score for q in r.questions[:2]] + [q.output() for q in r.questions[:1]]
@@ -144,6 +156,85 @@ def test_a_grader_run_by_an_ordinary_user_survives_its_children():
         assert not marker.exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _function_job(body: str, **extra) -> dict:
+    """A job whose target ``f()`` runs ``body`` (builtins as ``b``, ``os``) with the audit hook off: the kernel layers alone."""
+    src = ("def f():\n    b = print.__self__\n    os = b.__import__('os')\n"
+           + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n")
+    return {"kind": "function", "target": "f", "base": None, "source": src, "cases": [{"kwargs": {}}], "fields": [],
+            "audit": False} | extra
+
+
+def _full_layers_box(**kw):
+    box = sandbox.make_sandbox(**kw)
+    if not box.fork_server:
+        shutil.rmtree(box.workdir, ignore_errors=True)
+        pytest.skip(f"kernel without Landlock ABI >= 6 or seccomp ({box.layers}): every child is a new process")
+    return box
+
+
+def test_forked_children_can_neither_stop_nor_trace_nor_read_their_fork_server():
+    """Where the layers hold, a thread's children are forked by one server (numpy imported once); the
+    attacks on "the grader" above then hit the server, their parent: each is refused by the kernel,
+    the server lives on and forks the next child."""
+    box = _full_layers_box(timeout=4)
+    try:
+        first = sandbox.run_child(box, _function_job("return 1.0"))
+        assert first.outputs == {0: ("out", 1.0)}, first
+        server = box._servers[threading.get_ident()]
+        for name in ("kills the grader", "kills every process of its user (the grader, its siblings)",
+                     "kills the grader's process group", "traces the grader (ptrace attach)",
+                     "reads the grader's memory and environment"):
+            res = sandbox.run_child(box, _function_job(textwrap.dedent(ATTACKS[name]).strip("\n") + "\nreturn 1.0"))
+            [(kind, text)] = res.outputs.values()
+            assert kind == "error" and ("not permitted" in text or "Permission denied" in text), (name, res)
+            assert box._servers[threading.get_ident()] is server and server.proc.poll() is None, name
+        # each child is its own session (the grader kills its whole group) with numpy's generator freshly seeded
+        own = [sandbox.run_child(box, _function_job("return float(os.getsid(0) == os.getpid()) + np.random.random()"))
+               for _ in range(3)]
+        values = [r.outputs[0][1] for r in own]
+        assert all(1.0 <= v < 2.0 for v in values) and len(set(values)) == 3, values
+        assert box._servers[threading.get_ident()] is server
+    finally:
+        sandbox.close_servers(box)
+        shutil.rmtree(box.workdir, ignore_errors=True)
+
+
+def test_a_grader_goes_on_when_its_fork_server_ends():
+    box = _full_layers_box(timeout=4)
+    tid = threading.get_ident()
+    try:
+        assert sandbox.run_child(box, _function_job("return 1.0")).outputs == {0: ("out", 1.0)}
+        old = box._servers[tid].proc
+        os.killpg(old.pid, 9)
+        old.wait(timeout=10)
+        res = sandbox.run_child(box, _function_job("return 2.0"))      # a new server
+        assert res.outputs == {0: ("out", 2.0)} and box._servers[tid].proc.pid != old.pid, res
+        # ended while its child runs: the child is still stopped and reported, and the next one runs
+        killer = threading.Timer(1.0, lambda: os.killpg(box._servers[tid].proc.pid, 9))
+        killer.start()
+        res = sandbox.run_child(box, _function_job("while True:\n    pass"))
+        killer.join()
+        assert res.problem or res.outputs[0][0] == "error", res
+        assert sandbox.run_child(box, _function_job("return 3.0")).outputs == {0: ("out", 3.0)}
+    finally:
+        sandbox.close_servers(box)
+        shutil.rmtree(box.workdir, ignore_errors=True)
+
+
+def test_without_the_layers_every_child_is_a_new_process(monkeypatch):
+    """No server where a child could signal or trace it: a simulated kernel without Landlock/seccomp."""
+    real = sandbox._probe
+    monkeypatch.setattr(sandbox, "_probe", lambda *a: ((None if real(*a)[0] is None else
+                                                        {"landlock": 0, "seccomp": False}), ""))
+    box = sandbox.make_sandbox()
+    try:
+        assert not box.fork_server
+        res = sandbox.run_child(box, _function_job("return float(os.getsid(0) == os.getpid())"))
+        assert res.outputs == {0: ("out", 1.0)} and not box._servers, res
+    finally:
+        shutil.rmtree(box.workdir, ignore_errors=True)
 
 
 def test_missing_layers_warn_loudly_at_the_start_and_in_every_row(tmp_path, monkeypatch, capsys):

@@ -42,7 +42,16 @@ from .predictions import EXPLAIN, PREDICTIONS
 from .questions import QUESTIONS, question
 from .reports import gradescope_json, write_reports
 from .rules import static_problems
-from .sandbox import ChildResult, Sandbox, isolation_summary, kill_live_children, make_sandbox, result_cap, run_child
+from .sandbox import (
+    ChildResult,
+    Sandbox,
+    close_servers,
+    isolation_summary,
+    kill_live_children,
+    make_sandbox,
+    result_cap,
+    run_child,
+)
 from .scoring import GradingRun, QuestionResult, SubmissionResult, manual_result, score_prediction, score_question
 
 __all__ = ["main", "grade_paths", "read_config", "detect_stem"]
@@ -188,6 +197,7 @@ def grade_paths(paths, workers: int | None = None, seed: int | None = None, stem
             results.append(SubmissionResult(str(pr.path), pr.name, pr.stem, qs, pr.message, secs, isolation))
         return results
     finally:
+        close_servers(box)
         if own_box:
             shutil.rmtree(box.workdir, ignore_errors=True)
 

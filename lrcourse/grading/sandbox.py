@@ -5,7 +5,9 @@ that holds a private copy of numpy and the child's two siblings (``runners``,
 ``namespace``) alone, an unprivileged user and an interpreter it can run (when the grader
 is root), and the kernel layers a probe child could apply, which every child must then
 apply too.  ``run_child`` runs one question's job in a fresh, limited child and reads back a
-bounded number of bytes of strictly parsed JSON lines.  Nothing here knows the questions:
+bounded number of bytes of strictly parsed JSON lines.  Where the kernel layers hold, the child
+is forked by a server that imported numpy once (``_ForkServer``, one per grader thread), else it
+is a new process.  Nothing here knows the questions:
 a job is the question's kind, target, graded source and cases.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pwd
 import re
 import selectors
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +56,8 @@ class Sandbox:
     warning: str | None = None
     layers: dict | None = None    # the kernel layers a probe child applied: {"landlock": ABI, "seccomp": bool}
     require: dict | None = None   # what every child must apply before the graded code runs, else it is not run
+    fork_server: bool = False     # children forked by a server that imported numpy once (set where the layers hold)
+    _servers: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)  # thread id -> _ForkServer
 
     def limits(self) -> dict:
         cpu = int(self.timeout) + 1
@@ -207,6 +212,9 @@ def _choose_layers(box: Sandbox) -> None:
     if box.user is None and os.geteuid() == 0:
         missing.append("an unprivileged user")
     box.require = {"landlock": abi, "seccomp": bool(box.layers.get("seccomp"))}
+    # A server forks the children only where none of them can signal or trace it (Landlock's signal
+    # scoping and seccomp both hold; it is also not dumpable); otherwise each child is a new process.
+    box.fork_server = not missing
     if missing:
         gap = (f"children are NOT fully isolated here: no {', no '.join(missing)}. A submission may read or "
                "signal what this user can; grade untrusted work in the container (docs/instructors.md)")
@@ -237,6 +245,134 @@ def result_cap(expected: list) -> int:
     return 3 * sum(len(json.dumps(e)) for e in expected) + 1024 * len(expected) + 4096
 
 
+class _ForkServer:
+    """child.py in ``serve`` mode, as the children's user: numpy imported once, a forked child per question.
+
+    One per grader thread (``_server``), so its requests and replies never interleave.  If it fails
+    in any way, it is dropped and the child is started as a new process instead."""
+
+    def __init__(self, box: Sandbox):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        kw = dict(user=box.user, group=box.group, extra_groups=[]) if box.user is not None else {}
+        try:
+            self.proc = subprocess.Popen(
+                [box.python, "-I", "-S", "-B", box.child, box.site, "serve", str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=box.workdir,
+                env=_scrubbed_env(box.workdir), pass_fds=(theirs.fileno(),), start_new_session=True, **kw)
+        finally:
+            theirs.close()
+        self.sock = ours
+        with _LIVE_LOCK:
+            _LIVE.add(self.proc)
+        self.sock.settimeout(30)
+        try:
+            if self._reply() != {"ready": True}:
+                raise OSError("the fork server did not start")
+        except BaseException:
+            self.close()
+            raise
+
+    def _reply(self) -> dict:
+        msg = self.sock.recv(1 << 16)
+        if not msg:
+            raise OSError("the fork server ended")
+        return json.loads(msg)
+
+    def start(self, fds, limits: dict, home: str) -> int:
+        socket.send_fds(self.sock, [json.dumps({"cmd": "run", "limits": limits, "home": home}).encode()], fds)
+        pid = self._reply().get("pid")
+        if not isinstance(pid, int) or pid <= 0:
+            raise OSError(f"the fork server answered {pid!r}")
+        return pid
+
+    def wait(self, pid: int, timeout: float):
+        self.sock.sendall(json.dumps({"cmd": "wait", "pid": pid, "timeout": timeout}).encode())
+        self.sock.settimeout(timeout + 30)
+        try:
+            return self._reply().get("status")
+        finally:
+            self.sock.settimeout(30)
+
+    def close(self) -> None:
+        self.sock.close()
+        _kill_group(self.proc)
+        with _LIVE_LOCK:
+            _LIVE.discard(self.proc)
+
+
+def _server(box: Sandbox) -> _ForkServer | None:
+    """This thread's fork server for ``box`` (started on first use), or None where there is none."""
+    if not box.fork_server:
+        return None
+    key = threading.get_ident()
+    server = box._servers.get(key)
+    if server is None or server.proc.poll() is not None:
+        if server is not None:
+            server.close()
+        try:
+            server = box._servers[key] = _ForkServer(box)
+        except (OSError, ValueError):
+            box._servers.pop(key, None)
+            return None
+    return server
+
+
+def close_servers(box: Sandbox) -> None:
+    """End the box's fork servers (a batch's end)."""
+    for server in list(box._servers.values()):
+        server.close()
+    box._servers.clear()
+
+
+class _Forked:
+    """A child forked by a server, with what ``_exchange`` and ``_kill_group`` use of a Popen."""
+
+    lost = False   # its server ended: the exit status is unknown
+
+    def __init__(self, server: _ForkServer, pid: int, stdin, stdout):
+        self.server, self.pid, self.stdin, self.stdout, self.returncode = server, pid, stdin, stdout, None
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            try:
+                status = self.server.wait(self.pid, 1e9 if timeout is None else timeout)
+            except (OSError, ValueError):
+                self.lost, self.returncode = True, 0
+                return self.returncode
+            if status is None:
+                raise subprocess.TimeoutExpired("forked child", timeout)
+            self.returncode = int(status)
+        return self.returncode
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                self.wait(0)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.returncode
+
+
+def _fork_child(box: Sandbox, res_w: int, home: str):
+    """A child started by this thread's fork server, or None (then a new process is started)."""
+    server = _server(box)
+    if server is None:
+        return None
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    try:
+        pid = server.start([in_r, out_w, res_w], box.limits(), home)
+    except (OSError, ValueError):
+        for fd in (in_r, in_w, out_r, out_w):
+            os.close(fd)
+        box._servers.pop(threading.get_ident(), None)
+        server.close()
+        return None
+    os.close(in_r)
+    os.close(out_w)
+    return _Forked(server, pid, open(in_w, "wb", buffering=0), open(out_r, "rb", buffering=0))
+
+
 def run_child(box: Sandbox, job: dict) -> ChildResult:
     """Run one question's cases in a fresh, limited, unprivileged child and collect its lines.
 
@@ -254,18 +390,22 @@ def run_child(box: Sandbox, job: dict) -> ChildResult:
     res_r, res_w = os.pipe()
     proc = None
     try:
-        cmd = [box.python, "-I", "-S", "-B", box.child, box.site, str(res_w), json.dumps(box.limits())]
-        kw = dict(user=box.user, group=box.group, extra_groups=[]) if box.user is not None else {}
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                cwd=home, env=_scrubbed_env(home), pass_fds=(res_w,), close_fds=True,
-                                start_new_session=True, **kw)
+        proc = _fork_child(box, res_w, home)
+        if proc is None:
+            cmd = [box.python, "-I", "-S", "-B", box.child, box.site, str(res_w), json.dumps(box.limits())]
+            kw = dict(user=box.user, group=box.group, extra_groups=[]) if box.user is not None else {}
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    cwd=home, env=_scrubbed_env(home), pass_fds=(res_w,), close_fds=True,
+                                    start_new_session=True, **kw)
         with _LIVE_LOCK:
             _LIVE.add(proc)
         os.close(res_w)
         res_w = None
         results, tail, problem = _exchange(proc, data, res_r, cap, box.timeout)
         rc = proc.poll()
-        if problem is None and rc is not None and rc < 0:
+        if problem is None and getattr(proc, "lost", False):
+            problem = "the grader lost track of the process (its fork server ended)"
+        elif problem is None and rc is not None and rc < 0:
             problem = f"the process was killed by signal {-rc} (a resource limit: CPU time or memory?)"
         elif problem is None and rc not in (None, 0):
             problem = f"the process exited with code {rc} (exit() or a crash in the graded code?)"
