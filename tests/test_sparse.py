@@ -54,13 +54,13 @@ class EmbeddingTask:
         self.dtype, self.sign = np.dtype(dtype), sign
 
     def torch_grad(self, weight: np.ndarray, t: int):
-        emb = torch.nn.Embedding(ROWS, DIM, sparse=True, dtype=torch.from_numpy(weight).dtype)
-        with torch.no_grad():
-            emb.weight.copy_(torch.from_numpy(weight))
+        # F.embedding(sparse=True) is nn.Embedding(sparse=True)'s forward, without building a module per update
+        w = torch.tensor(weight, requires_grad=True)
         idx = torch.from_numpy(self.lookups[t])
-        loss = 0.5 * ((emb(idx) - torch.from_numpy(self.T)[idx]) ** 2).sum() * self.sign
+        loss = 0.5 * ((torch.nn.functional.embedding(idx, w, sparse=True) - torch.from_numpy(self.T)[idx]) ** 2
+                      ).sum() * self.sign
         loss.backward()
-        return emb.weight.grad
+        return w.grad
 
     def grad(self, weight, t) -> SparseGrad:
         g = self.torch_grad(np.asarray(weight), t)
