@@ -173,8 +173,9 @@ def _measure(page, scope, kind, index, rep, timeout=8.0):
     page.evaluate(ARM)
     _act(page, scope, kind, index, rep)
     deadline = time.monotonic() + timeout
-    try:  # waited for in the page, each frame: no round trip from here taking CPU from what is timed
-        page.wait_for_function("() => window.__bench.shown !== null", polling="raf", timeout=2000)
+    try:  # waited for in the page (times are taken there): no round trip from here every 20 ms, and no
+        # requestAnimationFrame polling, which makes Chromium draw the page each frame: both take CPU
+        page.wait_for_function("() => window.__bench.shown !== null", polling=100, timeout=2000)
     except PlaywrightTimeout:
         pass
     while time.monotonic() < deadline:
