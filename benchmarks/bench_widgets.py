@@ -1,6 +1,6 @@
 """Redraw latency of the lrcourse.widgets panels, driven programmatically.
 
-    .venv/bin/python benchmarks/bench_widgets.py [--repeats 16] [--steps 300] [--only Momentum]
+    .venv/bin/python benchmarks/bench_widgets.py [--repeats 16] [--steps 300] [--only Momentum] [--idle 0.9]
 
 Each case builds a panel, then sets one control to a sequence of *new* values (no cache can
 help), the way a learner releasing a slider does -- dropdowns cycle through their options, as
@@ -76,6 +76,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=16, help="inputs per case")
     ap.add_argument("--only", default=None, help="cases whose name contains this text")
     ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--idle", type=float, default=0.0,
+                    help="seconds of sleep before each input, as between a learner's inputs: an idle CPU "
+                         "(here a virtual machine's) is slower for its first tens of ms of work")
     args = ap.parse_args(argv)
     print(f"cpus: {os.cpu_count()}, load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"{'case':<86} {'median':>8} {'p90':>8} {'cpu med':>8} {'compute':>8} {'render':>8} {'full':>5}")
@@ -90,6 +93,8 @@ def main(argv=None) -> int:
         full0 = panel.full_draws
         totals, cpus, computes, renders = [], [], [], []
         for v in values:
+            if args.idle:
+                time.sleep(args.idle)
             t0, c0 = time.perf_counter(), time.process_time()
             w.value = v
             totals.append(time.perf_counter() - t0)
