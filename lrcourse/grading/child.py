@@ -369,7 +369,7 @@ def main(argv):
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
 
 
-def _recv(ctl, nfds=0):
+def _recv(ctl, nfds):
     msg, fds, _flags, _addr = socket.recv_fds(ctl, 1 << 16, nfds)
     return (json.loads(msg) if msg else None), fds
 

@@ -73,6 +73,13 @@ def _scrubbed_env(home: str) -> dict:
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def _child_process(box: Sandbox, *args: str, python: str, user: int | None, group: int | None) -> tuple[list, dict]:
+    """The command line of the sandbox's child.py with ``args`` (isolated mode, numpy from the site
+    folder only), and the Popen keywords that run it as ``user`` (None: as this process's user)."""
+    kw = dict(user=user, group=group, extra_groups=[]) if user is not None else {}
+    return [python, "-I", "-S", "-B", box.child, box.site, *args], kw
+
+
 WORKDIR_PREFIX = "lrcourse-grade-"
 # What the child never imports from numpy: its tests, type stubs, build helpers (a quarter of its size).
 NUMPY_SKIP = shutil.ignore_patterns("tests", "*.pyi", "_pyinstaller", "f2py", "typing", "*.pxd", "include")
@@ -161,9 +168,9 @@ def _interpreters() -> list[str]:
 
 def _probe(box: Sandbox, python: str, user: int | None, group: int | None) -> tuple[dict | None, str]:
     """Start a child as ``user`` with ``python``: (the kernel layers it could apply, or None; why not)."""
-    kw = dict(user=user, group=group, extra_groups=[]) if user is not None else {}
+    cmd, kw = _child_process(box, "probe", python=python, user=user, group=group)
     try:
-        r = subprocess.run([python, "-I", "-S", "-B", box.child, box.site, "probe"], cwd=box.workdir,
+        r = subprocess.run(cmd, cwd=box.workdir,
                            env=_scrubbed_env(box.workdir), capture_output=True, timeout=30, **kw)
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"{python}: {type(exc).__name__}"
@@ -253,11 +260,11 @@ class _ForkServer:
 
     def __init__(self, box: Sandbox):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        kw = dict(user=box.user, group=box.group, extra_groups=[]) if box.user is not None else {}
+        cmd, kw = _child_process(box, "serve", str(theirs.fileno()), python=box.python, user=box.user,
+                                 group=box.group)
         try:
             self.proc = subprocess.Popen(
-                [box.python, "-I", "-S", "-B", box.child, box.site, "serve", str(theirs.fileno())],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=box.workdir,
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=box.workdir,
                 env=_scrubbed_env(box.workdir), pass_fds=(theirs.fileno(),), start_new_session=True, **kw)
         finally:
             theirs.close()
@@ -392,8 +399,8 @@ def run_child(box: Sandbox, job: dict) -> ChildResult:
     try:
         proc = _fork_child(box, res_w, home)
         if proc is None:
-            cmd = [box.python, "-I", "-S", "-B", box.child, box.site, str(res_w), json.dumps(box.limits())]
-            kw = dict(user=box.user, group=box.group, extra_groups=[]) if box.user is not None else {}
+            cmd, kw = _child_process(box, str(res_w), json.dumps(box.limits()), python=box.python, user=box.user,
+                                     group=box.group)
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     cwd=home, env=_scrubbed_env(home), pass_fds=(res_w,), close_fds=True,
                                     start_new_session=True, **kw)
