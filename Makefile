@@ -36,11 +36,12 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.
 #    run fresh in tests/test_exercises.py, which also checks that every tagged cell fails);
 # 3. at the same time, the lessons and solutions again with NumPy, OpenBLAS and torch on other CPU
 #    kernels than the host's best (tools/cpu_paths.py): a checked output must not depend on the CPU.
+#    --text-only: its kernels show figures as text, as nbval compares them, without drawing PNGs.
 #    Run beside 2 so that it fills the cores while 2's longest files finish; its report follows 2's.
 test: env
 	$(PY) -m ruff check .
 	@other=$$(mktemp); \
-	$(PY) tools/cpu_paths.py run -- $(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) -p no:cacheprovider -q notebooks solutions \
+	$(PY) tools/cpu_paths.py run --text-only -- $(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) -p no:cacheprovider -q notebooks solutions \
 	    >"$$other" 2>&1 & pid=$$!; \
 	echo "$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions"; \
 	$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions; main=$$?; \

@@ -143,7 +143,9 @@ def jupyterlab(tmp_path: Path, prepare=None):
             time.sleep(0.3)
         yield url, token
     finally:
-        kernels = _pids_mentioning(str(run_dir))  # kernels run in their own sessions
+        # the kernels first (they run in their own sessions, and are killed anyway): a server stopping
+        # with live kernels asks each of them to shut down and waits, 5 s on a busy machine
+        _kill(_pids_mentioning(str(run_dir)))
         try:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=5)
@@ -153,7 +155,7 @@ def jupyterlab(tmp_path: Path, prepare=None):
             except ProcessLookupError:
                 pass
             server.wait(timeout=10)
-        _kill(kernels + _pids_mentioning(str(run_dir)))
+        _kill(_pids_mentioning(str(run_dir)))
         log.close()
 
 

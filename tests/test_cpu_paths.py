@@ -68,3 +68,32 @@ def test_switch_changes_the_kernels(host, switch):
         f"{switch}={cpu_paths.ALT_ENV[switch]} left the results of {fingerprint} bit for bit the same")
     untouched = {k: v for k, v in host["fingerprints"].items() if k != fingerprint}
     assert {k: alt["fingerprints"][k] for k in untouched} == untouched, f"{switch} changed more than its library"
+
+
+def test_text_only_kernels_show_figures_as_the_text_nbval_compares():
+    """`run --text-only` (the second pass): its kernels load a profile that displays a figure as its
+    text alone, the same text a kernel with PNGs shows beside its image; the command runs in it."""
+    probe = (
+        "import json, matplotlib; matplotlib.use('agg'); import matplotlib.pyplot as plt\n"
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "from matplotlib_inline.backend_inline import select_figure_formats\n"
+        "app = IPKernelApp(); app.init_profile_dir(); app.load_config_file()\n"
+        "formats = app.config.InlineBackend.figure_formats if 'InlineBackend' in app.config else {'png'}\n"
+        "shell = InteractiveShell.instance()\n"
+        "fig = plt.figure(); fig.add_subplot().plot([1, 2])\n"
+        "shown = {}\n"
+        "for f in (set(formats), {'png'}):\n"
+        "    select_figure_formats(shell, f)\n"
+        "    data, _ = shell.display_formatter.format(fig)\n"
+        "    shown[','.join(sorted(f)) or 'text only'] = {k: v for k, v in data.items() if k == 'text/plain'} | "
+        "{k: len(v) for k, v in data.items() if k != 'text/plain'}\n"
+        "print(json.dumps([sorted(formats), shown]))\n"
+    )
+    out = subprocess.run([sys.executable, str(TOOL), "run", "--text-only", "--", sys.executable, "-c", probe],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    formats, shown = json.loads(out.stdout.splitlines()[-1])
+    assert formats == []
+    assert shown["text only"] == {"text/plain": "<Figure size 640x480 with 1 Axes>"}
+    assert shown["png"]["text/plain"] == shown["text only"]["text/plain"] and shown["png"]["image/png"] > 1000

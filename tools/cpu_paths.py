@@ -1,6 +1,7 @@
 """Run a command with NumPy, OpenBLAS and torch on other CPU kernels than the host's best.
 
-    python tools/cpu_paths.py run -- pytest --nbval notebooks   # the second-CPU pass of `make test`
+    python tools/cpu_paths.py run -- pytest --nbval notebooks   # notebooks on other CPU kernels
+    python tools/cpu_paths.py run --text-only -- pytest ...     # the second-CPU pass of `make test`
     python tools/cpu_paths.py report                             # which kernels this process uses
     python tools/cpu_paths.py compare                            # report under both, and what changed
 
@@ -34,6 +35,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 # NumPy 2.x's dispatch targets on x86-64 above its baseline; naming one the CPU lacks is harmless.
 _NPY_AVX512 = "X86_V4 AVX512_ICL AVX512_SPR"
@@ -103,6 +105,17 @@ def report() -> dict:
     }
 
 
+def _text_only(ipython_dir: str) -> dict:
+    """os.environ with an IPython profile in ``ipython_dir`` whose kernels display figures as their text
+    only (``<Figure size ...>``, the text nbval compares), without drawing and encoding a PNG: about 0.25 s
+    of CPU per figure, 140 figures a pass, and nbval compares no image (the first pass draws them all)."""
+    profile = os.path.join(ipython_dir, "profile_default")
+    os.makedirs(profile)
+    with open(os.path.join(profile, "ipython_kernel_config.py"), "w") as f:
+        f.write("c.InlineBackend.figure_formats = set()\n")
+    return dict(os.environ, IPYTHONDIR=ipython_dir)
+
+
 def _report_in(env: dict) -> dict:
     out = subprocess.run([sys.executable, __file__, "report"], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
@@ -119,9 +132,15 @@ def main(argv: list[str]) -> int:
         for name, h in host["fingerprints"].items():
             print(f"{name:40} {'changed' if alt['fingerprints'][name] != h else 'SAME'}")
         return 0
-    if argv[:1] == ["run"] and len(argv) > 2 and argv[1] == "--":
-        print("second-CPU pass: " + " ".join(f"{k}={v!r}" for k, v in ALT_ENV.items()), flush=True)
-        return subprocess.call(argv[2:], env=alt_environ())
+    if argv[:1] == ["run"]:
+        text_only = argv[1:2] == ["--text-only"]
+        command = argv[2 + text_only:] if argv[1 + text_only:2 + text_only] == ["--"] else []
+        if command:
+            print("second-CPU pass: " + " ".join(f"{k}={v!r}" for k, v in ALT_ENV.items()), flush=True)
+            if not text_only:
+                return subprocess.call(command, env=alt_environ())
+            with tempfile.TemporaryDirectory() as ipython_dir:
+                return subprocess.call(command, env=alt_environ(_text_only(ipython_dir)))
     print(__doc__.split("\n\n")[0], file=sys.stderr)
     return 2
 
