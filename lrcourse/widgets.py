@@ -582,6 +582,7 @@ class _FigurePanel(W.VBox):
         self._backgrounds = {}  # static key -> saved background: going back to earlier axes is a blit
         self.redraws = 0        # PNGs sent
         self.full_draws = 0     # of which needed the axes, ticks and legends drawn again
+        self.ahead_draws = 0    # backgrounds drawn in idle time, before an input needed them (_ahead)
         self.timings = {}
         self.error = None
         self.stale = False      # True while the figure (and code) show the last valid settings
@@ -764,9 +765,7 @@ class _FigurePanel(W.VBox):
             if self._READABLE:  # the positions found stay; the layout costs ~50 ms a draw, run it only when needed
                 self.figure.set_layout_engine("none")
                 key = self._bg_key = self._static_key()  # the layout has moved the axes: the next input finds this
-            self._bg = self._backgrounds[key] = canvas.copy_from_bbox(self.figure.bbox)
-            while len(self._backgrounds) > 8:  # each is a full RGBA bitmap of the figure (about 0.7 MB)
-                del self._backgrounds[next(iter(self._backgrounds))]
+            self._bg = self._keep_background(key)
             self.full_draws += 1
         else:
             canvas.restore_region(self._bg)
@@ -777,6 +776,13 @@ class _FigurePanel(W.VBox):
         self.image.value = _encode_png(canvas)
         self.redraws += 1
         return time.perf_counter() - t0
+
+    def _keep_background(self, key):
+        """The figure just drawn (without its animated artists), saved as the background of ``key``."""
+        self._backgrounds[key] = self._canvas.copy_from_bbox(self.figure.bbox)
+        while len(self._backgrounds) > 8:  # each is a full RGBA bitmap of the figure (about 0.7 MB)
+            del self._backgrounds[next(iter(self._backgrounds))]
+        return self._backgrounds[key]
 
     def png(self) -> bytes:
         """The figure as last shown, as PNG bytes."""
@@ -920,7 +926,7 @@ class VerificationPanel(_FigurePanel):
         self._base = method
         self.method = method
         self.tolerance = settings.get("tolerance")
-        self.result = None
+        self.problem, self.result = None, None
         self.verdict = ""
         self.hints = []  # (name, hint) of catalogued mistakes the method repeats (on a MISMATCH)
         self._problems, self._results = {}, {}
@@ -1073,7 +1079,7 @@ class VerificationPanel(_FigurePanel):
             self.hints = _known_mistakes(method, problem, dtype) if torch_ok and not result.passed and \
                 self.kind == "optimizer" else []
             t1 = time.perf_counter()
-            self.method, self.result, self.error = method, result, None
+            self.method, self.problem, self.result, self.error = method, problem, result, None
             self.verdict = result.verdict
 
             def failed(e):
@@ -1127,9 +1133,10 @@ class VerificationPanel(_FigurePanel):
 
     def _ahead(self):
         """After a value from the browser is shown: the same comparison on each of the panel's other
-        problems, AHEAD_UPDATES updates at a time (``compare(resume=)``), so that choosing another
-        problem costs only its drawing (Adam's 300 updates: 35-40 ms less in the kernel).  Values set
-        from code start none of it (a notebook run under test pays nothing for it)."""
+        problems, AHEAD_UPDATES updates at a time (``compare(resume=)``), then the background it will
+        be drawn on (_draw_ahead), so that choosing another problem costs only its lines: Adam's 300
+        updates (35-40 ms) and a full draw (120-220 ms in the kernel under JupyterLab) less.  Values
+        set from code start none of it (a notebook run under test pays nothing for it)."""
         c = self.controls
         if self.kind != "optimizer" or self.result is None or self.error is not None or not runs.torch_available():
             return
@@ -1148,6 +1155,33 @@ class VerificationPanel(_FigurePanel):
                     done = self._results[key].steps if key in self._results else 0
                     n = steps if done >= steps else min(steps, done + self.AHEAD_UPDATES)
                     self._compare(method, problem, n, device, dtype, True, shown=n == steps)
+            yield
+            with self._lock:
+                self._draw_ahead(problem, self._results[key, steps])
+
+    def _draw_ahead(self, problem, r):
+        """Draw now (idle time) the background that showing ``r`` on ``problem`` will need (axes, ticks,
+        contours: the full draw of a first visit to a problem), keep it with the others, and put
+        the figure back as it is shown; nothing is sent.  The loss limits that this first look at
+        ``problem`` keeps (sticky, see _draw) are dropped again, so that what a later input shows never
+        depends on whether this ran; a visit with the same comparison finds the same background."""
+        if self._bg is None or self.result is None or self.error is not None or problem is self.problem:
+            return
+        a = self._artists
+        kept = {name: dict(a[name]) for name in ("curve_lims", "traj_lims")}
+        try:
+            self._draw(r, problem)
+            key = self._static_key()
+            if key not in self._backgrounds and self._laid_out == (self._layout_id(),
+                                                                   self.figure.get_size_inches().tobytes()):
+                self._canvas.draw()
+                self._keep_background(key)
+                self.ahead_draws += 1
+        finally:
+            for name, limits in kept.items():
+                a[name].clear()
+                a[name].update(limits)
+            self._draw(self.result, self.problem)
 
     def _show_error(self, e, torch_ok, device, dtype):
         self._fail(e, self.verdict_html)

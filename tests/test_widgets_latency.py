@@ -188,6 +188,47 @@ def test_after_a_value_from_the_browser_the_other_problems_are_compared_ahead(mo
     assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
 
 
+def test_after_a_value_from_the_browser_the_other_problems_are_drawn_ahead_and_show_as_a_fresh_panel():
+    """The work ahead also draws the background each other problem needs (a first visit's full draw), then
+    puts the figure back: the shown figure is unchanged, a first visit to another problem then draws no
+    axes, and shows exactly the figure of a panel that never worked ahead."""
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=120)
+    _sent_by_the_browser(panel.controls["lr"], 0.02)
+    assert panel.wait(60)
+    shown, key, full = _pixels(panel.png()), panel._static_key(), panel.full_draws
+    _idle(panel)
+    others = ["ill-conditioned quadratic", "noisy quadratic", "logistic regression"]
+    assert panel.ahead_draws == len(others) and panel.full_draws == full
+    panel._render()   # the figure itself is put back: drawn again (on its saved background), it is the same
+    assert panel._static_key() == key and panel.full_draws == full and np.array_equal(_pixels(panel.png()), shown)
+    fresh = VerificationPanel(O.Adam(lr=0.02), problem="Rosenbrock", steps=120)   # values from code: no work ahead
+    for name in others:
+        panel.controls["problem"].value = name
+        fresh.controls["problem"].value = name
+        assert panel.full_draws == full, f"{name}: its axes were drawn again"
+        assert np.array_equal(_pixels(panel.png()), _pixels(fresh.png())), name
+    assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
+    assert fresh.ahead_draws == 0
+
+
+def test_what_is_drawn_ahead_never_changes_a_later_figure():
+    """Drawing ahead keeps no limits: after other settings, a first visit to each problem shows the figure
+    of a panel with the same inputs that never worked ahead."""
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
+    fresh = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
+    _sent_by_the_browser(panel.controls["lr"], 0.005)
+    assert panel.wait(60)
+    _idle(panel)
+    fresh.controls["lr"].value = 0.005
+    assert panel.ahead_draws == 3 and fresh.ahead_draws == 0
+    for p in (panel, fresh):
+        p.controls["lr"].value = 0.5
+    for name in ["logistic regression", "noisy quadratic", "ill-conditioned quadratic"]:
+        panel.controls["problem"].value = name
+        fresh.controls["problem"].value = name
+        assert np.array_equal(_pixels(panel.png()), _pixels(fresh.png())), name
+
+
 def test_a_value_from_the_browser_stops_the_work_ahead_of_the_last_one(monkeypatch):
     """A new value waits for one piece of the work ahead (AHEAD_UPDATES updates), never for all of it:
     the comparisons ahead of the old value stop, those of the new one are made."""
