@@ -659,10 +659,14 @@ class _FigurePanel(W.VBox):
         """What the figure's layout (axes positions) depends on beyond its size; see _lay_out."""
         return None
 
+    def _layout_now(self):
+        """What the figure's layout depends on now: ``_layout_id`` and its size (see _lay_out)."""
+        return self._layout_id(), self.figure.get_size_inches().tobytes()
+
     def _lay_out(self):
-        """Fonts at FONT px; the constrained layout run again when ``_layout_id`` changed since the last."""
+        """Fonts at FONT px; the constrained layout run again when ``_layout_now`` changed since the last."""
         _readable(self.figure)
-        lid = (self._layout_id(), self.figure.get_size_inches().tobytes())
+        lid = self._layout_now()
         if lid != getattr(self, "_laid_out", None):
             self.figure.set_layout_engine("constrained", w_pad=0.03, h_pad=0.03, wspace=0.04)
             self._laid_out = lid
@@ -697,6 +701,7 @@ class _FigurePanel(W.VBox):
         to need), one short piece at a time, and drops it as soon as another value arrives."""
         with self._queue:
             self._pending = True
+            self._shown.notify_all()  # a worker waiting for quiet (_quiet) takes the value at once
             if self._worker is not None:
                 return
             self._worker = threading.Thread(target=self._drain, name=f"{type(self).__name__} recompute", daemon=True)
@@ -736,6 +741,12 @@ class _FigurePanel(W.VBox):
         """Short pieces of work for idle time, as a generator: one piece per next(), run by the worker
         with no value from the browser waiting (a value that arrives waits for one piece at most)."""
         return iter(())
+
+    def _quiet(self, seconds: float) -> bool:
+        """In the worker: wait until ``seconds`` pass with no new value from the browser (True), or
+        return False as soon as one arrives."""
+        with self._queue:
+            return not self._shown.wait_for(lambda: self._pending, seconds)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the values sent by the browser are computed and shown; False if ``timeout`` ran out."""
@@ -1130,17 +1141,22 @@ class VerificationPanel(_FigurePanel):
         return key
 
     AHEAD_UPDATES = 10  # updates per piece of work ahead: 1-3 ms, the most a new value waits for it
+    # A background drawn ahead is one piece that cannot be cut short (75 ms here, a value arriving then
+    # waits for it): drawn only once the browser has sent nothing for this long.
+    DRAW_AHEAD_AFTER = 0.5  # seconds
 
     def _ahead(self):
         """After a value from the browser is shown: the same comparison on each of the panel's other
-        problems, AHEAD_UPDATES updates at a time (``compare(resume=)``), then the background it will
-        be drawn on (_draw_ahead), so that choosing another problem costs only its lines: Adam's 300
-        updates (35-40 ms) and a full draw (120-220 ms in the kernel under JupyterLab) less.  Values
-        set from code start none of it (a notebook run under test pays nothing for it)."""
+        problems, AHEAD_UPDATES updates at a time (``compare(resume=)``); then, after DRAW_AHEAD_AFTER
+        seconds with no new value, the background each will be drawn on (_draw_ahead).  Choosing
+        another problem then costs only its lines: Adam's 300 updates (35-40 ms) and a full draw
+        (120-220 ms in the kernel under JupyterLab) less.  Values set from code start none of it (a
+        notebook run under test pays nothing for it)."""
         c = self.controls
         if self.kind != "optimizer" or self.result is None or self.error is not None or not runs.torch_available():
             return
         method, steps, device, dtype = self.method, int(c["steps"].value), c["device"].value, c["dtype"].value
+        others = []
         for name in c["problem"].options:
             if name == c["problem"].value:
                 continue
@@ -1155,9 +1171,14 @@ class VerificationPanel(_FigurePanel):
                     done = self._results[key].steps if key in self._results else 0
                     n = steps if done >= steps else min(steps, done + self.AHEAD_UPDATES)
                     self._compare(method, problem, n, device, dtype, True, shown=n == steps)
+            others.append((problem, key))
+        if not self._quiet(self.DRAW_AHEAD_AFTER):
+            return
+        for problem, key in others:
             yield
             with self._lock:
-                self._draw_ahead(problem, self._results[key, steps])
+                if (key, steps) in self._results:
+                    self._draw_ahead(problem, self._results[key, steps])
 
     def _draw_ahead(self, problem, r):
         """Draw now (idle time) the background that showing ``r`` on ``problem`` will need (axes, ticks,
@@ -1172,8 +1193,7 @@ class VerificationPanel(_FigurePanel):
         try:
             self._draw(r, problem)
             key = self._static_key()
-            if key not in self._backgrounds and self._laid_out == (self._layout_id(),
-                                                                   self.figure.get_size_inches().tobytes()):
+            if key not in self._backgrounds and self._laid_out == self._layout_now():
                 self._canvas.draw()
                 self._keep_background(key)
                 self.ahead_draws += 1

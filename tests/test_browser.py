@@ -155,7 +155,7 @@ def jupyterlab(tmp_path: Path, prepare=None):
             except ProcessLookupError:
                 pass
             server.wait(timeout=10)
-        _kill(_pids_mentioning(str(run_dir)))
+        _kill(_pids_mentioning(str(run_dir)))  # any kernel its restarter started meanwhile
         log.close()
 
 

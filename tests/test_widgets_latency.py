@@ -4,6 +4,7 @@ shorter one.  Each reuse is checked against the same thing computed afresh."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -209,6 +210,23 @@ def test_after_a_value_from_the_browser_the_other_problems_are_drawn_ahead_and_s
         assert np.array_equal(_pixels(panel.png()), _pixels(fresh.png())), name
     assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
     assert fresh.ahead_draws == 0
+
+
+def test_backgrounds_are_drawn_ahead_only_once_the_browser_is_quiet():
+    """A background drawn ahead cannot be cut short, so it waits for DRAW_AHEAD_AFTER seconds without a
+    new value: values that follow each other sooner never wait for one, and the wait ends at once."""
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
+    panel.DRAW_AHEAD_AFTER = 3.0
+    _sent_by_the_browser(panel.controls["lr"], 0.02)
+    assert panel.wait(60)
+    time.sleep(1.0)                    # the comparisons ahead are done (60 updates x 3 problems); no draw yet
+    assert panel.ahead_draws == 0 and panel._worker is not None
+    start = time.monotonic()
+    _sent_by_the_browser(panel.controls["lr"], 0.03)
+    assert panel.wait(60)
+    assert time.monotonic() - start < 1.0 and panel.method.lr == 0.03 and panel.ahead_draws == 0
+    _idle(panel)
+    assert panel.ahead_draws == 3
 
 
 def test_what_is_drawn_ahead_never_changes_a_later_figure():

@@ -30,6 +30,7 @@ of the affected operations differ in their last bits), so the second pass is not
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -132,15 +133,12 @@ def main(argv: list[str]) -> int:
         for name, h in host["fingerprints"].items():
             print(f"{name:40} {'changed' if alt['fingerprints'][name] != h else 'SAME'}")
         return 0
-    if argv[:1] == ["run"]:
-        text_only = argv[1:2] == ["--text-only"]
-        command = argv[2 + text_only:] if argv[1 + text_only:2 + text_only] == ["--"] else []
-        if command:
-            print("second-CPU pass: " + " ".join(f"{k}={v!r}" for k, v in ALT_ENV.items()), flush=True)
-            if not text_only:
-                return subprocess.call(command, env=alt_environ())
-            with tempfile.TemporaryDirectory() as ipython_dir:
-                return subprocess.call(command, env=alt_environ(_text_only(ipython_dir)))
+    text_only = argv[1:2] == ["--text-only"]
+    rest = argv[1 + text_only:]
+    if argv[:1] == ["run"] and rest[:1] == ["--"] and len(rest) > 1:
+        print("second-CPU pass: " + " ".join(f"{k}={v!r}" for k, v in ALT_ENV.items()), flush=True)
+        with tempfile.TemporaryDirectory() if text_only else contextlib.nullcontext() as ipython_dir:
+            return subprocess.call(rest[1:], env=alt_environ(_text_only(ipython_dir) if text_only else None))
     print(__doc__.split("\n\n")[0], file=sys.stderr)
     return 2
 
