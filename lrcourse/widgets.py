@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import base64
 import dataclasses
+import functools
 import html
 import inspect
 import io
@@ -43,6 +44,7 @@ import numpy as np
 import traitlets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 
 from . import optimizers as _opt
 from . import problems as _prob
@@ -647,6 +649,8 @@ class _FigurePanel(W.VBox):
         """Everything the static background depends on; a change forces a full draw."""
         key = [self.figure.get_size_inches().tobytes()]
         for ax in self.figure.axes:
+            if ax.get_animated():  # drawn with the data, over the background (the momentum panel's colour bar)
+                continue
             key.append((ax.get_visible(), ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_yscale(),
                         ax.get_position().bounds))
         key.append(self._static_extra())
@@ -741,6 +745,51 @@ class _FigurePanel(W.VBox):
         """Short pieces of work for idle time, as a generator: one piece per next(), run by the worker
         with no value from the browser waiting (a value that arrives waits for one piece at most)."""
         return iter(())
+
+    # Backgrounds are drawn ahead only once the browser has sent nothing for this long: a value that arrives
+    # during one waits for the artist being drawn (see _draw_unless_pending).
+    DRAW_AHEAD_AFTER = 0.25  # seconds
+
+    def _background_ahead(self, draw, put_back):
+        """In idle time: ``draw()`` sets the figure as another input will show it (another problem); its
+        background is drawn and kept (a full draw that input then does not need), then ``put_back()``
+        sets the figure as shown again and must drop every limit kept on the way (sticky limits), so
+        that what a later input shows never depends on whether this ran.  Nothing is sent."""
+        try:
+            draw()
+            key = self._static_key()
+            if key not in self._backgrounds and getattr(self, "_laid_out", None) == self._layout_now():
+                _readable(self.figure)  # as _render's full draw does (_lay_out), with the layout kept
+                if self._draw_unless_pending():
+                    self._keep_background(key)
+                    self.ahead_draws += 1
+        finally:
+            put_back()
+
+    def _draw_unless_pending(self) -> bool:
+        """The figure's full draw (canvas.draw, with the layout it has), one top-level artist at a time,
+        given up (False) as soon as the browser sends a value: that value waits for one axes or legend
+        (10-25 ms here), not for the whole figure (60 ms; 80-140 in the kernel under JupyterLab)."""
+        fig, renderer = self.figure, self._canvas.get_renderer()
+        renderer.clear()
+        fig.patch.draw(renderer)
+        # what Figure.draw draws after its patch, in its order
+        for artist in sorted((a for a in fig.get_children() if a is not fig.patch and not a.get_animated()),
+                             key=lambda a: a.get_zorder()):
+            if self._pending:
+                return False
+            artist.draw(renderer)
+        return True
+
+    def _when_quiet(self, draws):
+        """Work ahead: once DRAW_AHEAD_AFTER seconds pass with no new value, each of ``draws`` (a function
+        that draws a background ahead, see _background_ahead) as one piece, under the lock."""
+        if not self._quiet(self.DRAW_AHEAD_AFTER):
+            return
+        for draw in draws:
+            yield
+            with self._lock:
+                draw()
 
     def _quiet(self, seconds: float) -> bool:
         """In the worker: wait until ``seconds`` pass with no new value from the browser (True), or
@@ -868,6 +917,35 @@ class _FigurePanel(W.VBox):
         start.set_data([problem.x0[0]], [problem.x0[1]])
         star = getattr(problem, "x_star", None)
         star_marker.set_data(([star[0]], [star[1]]) if star is not None else ([], []))
+
+
+class _Pasted:
+    """An axes drawn with a panel's data, over its background (a colour bar whose range follows a
+    slider), whose pixels are kept per ``key()`` and background: drawn once for each, then pasted
+    (a colour bar's tick labels take 9 ms to draw here, a paste well under 1).  Animated, so the
+    full draw leaves it out and _static_key does not depend on it."""
+
+    def __init__(self, panel, ax, key):
+        self.panel, self.ax, self.key, self._pixels = panel, ax, key, {}
+        ax.set_animated(True)
+
+    @property
+    def figure(self):
+        return self.ax.figure
+
+    def get_visible(self):
+        return self.ax.get_visible()
+
+    def draw(self, renderer):
+        canvas, key = self.panel._canvas, (self.key(), self.panel._bg_key)
+        if key in self._pixels:
+            canvas.restore_region(self._pixels[key])
+            return
+        self.ax.draw(renderer)
+        box = Bbox.intersection(self.ax.get_tightbbox(renderer).padded(2), self.figure.bbox)
+        self._pixels[key] = canvas.copy_from_bbox(box)
+        while len(self._pixels) > 16:
+            del self._pixels[next(iter(self._pixels))]
 
 
 # --------------------------------------------------------------------------- verification panel
@@ -1141,9 +1219,6 @@ class VerificationPanel(_FigurePanel):
         return key
 
     AHEAD_UPDATES = 10  # updates per piece of work ahead: 1-3 ms, the most a new value waits for it
-    # A background drawn ahead is one piece that cannot be cut short (75 ms here, a value arriving then
-    # waits for it): drawn only once the browser has sent nothing for this long.
-    DRAW_AHEAD_AFTER = 0.5  # seconds
 
     def _ahead(self):
         """After a value from the browser is shown: the same comparison on each of the panel's other
@@ -1172,36 +1247,27 @@ class VerificationPanel(_FigurePanel):
                     n = steps if done >= steps else min(steps, done + self.AHEAD_UPDATES)
                     self._compare(method, problem, n, device, dtype, True, shown=n == steps)
             others.append((problem, key))
-        if not self._quiet(self.DRAW_AHEAD_AFTER):
-            return
-        for problem, key in others:
-            yield
-            with self._lock:
-                if (key, steps) in self._results:
-                    self._draw_ahead(problem, self._results[key, steps])
+        yield from self._when_quiet([functools.partial(self._draw_ahead, problem, key, steps) for problem, key in others])
 
-    def _draw_ahead(self, problem, r):
-        """Draw now (idle time) the background that showing ``r`` on ``problem`` will need (axes, ticks,
-        contours: the full draw of a first visit to a problem), keep it with the others, and put
-        the figure back as it is shown; nothing is sent.  The loss limits that this first look at
+    def _draw_ahead(self, problem, key, steps):
+        """Draw now (idle time) the background that showing the comparison (key, steps) on ``problem`` will
+        need (axes, ticks, contours: the full draw of a first visit to a problem), keep it with the others,
+        and put the figure back as it is shown; nothing is sent.  The loss limits that this first look at
         ``problem`` keeps (sticky, see _draw) are dropped again, so that what a later input shows never
         depends on whether this ran; a visit with the same comparison finds the same background."""
-        if self._bg is None or self.result is None or self.error is not None or problem is self.problem:
+        r = self._results.get((key, steps))
+        if r is None or self._bg is None or self.result is None or self.error is not None or problem is self.problem:
             return
         a = self._artists
         kept = {name: dict(a[name]) for name in ("curve_lims", "traj_lims")}
-        try:
-            self._draw(r, problem)
-            key = self._static_key()
-            if key not in self._backgrounds and self._laid_out == self._layout_now():
-                self._canvas.draw()
-                self._keep_background(key)
-                self.ahead_draws += 1
-        finally:
+
+        def put_back():
             for name, limits in kept.items():
                 a[name].clear()
                 a[name].update(limits)
             self._draw(self.result, self.problem)
+
+        self._background_ahead(lambda: self._draw(r, problem), put_back)
 
     def _show_error(self, e, torch_ok, device, dtype):
         self._fail(e, self.verdict_html)
@@ -1685,6 +1751,13 @@ def _label(opt) -> str:
     return type(opt).__name__ + (f"({', '.join(extra)})" if extra else "")
 
 
+def _rows(values, size) -> np.ndarray:
+    """Per-update values (a scalar or an array each) as a (len(values), size) array, broadcast."""
+    if len({np.shape(v) for v in values}) == 1:  # one shape: one array, broadcast once
+        return np.broadcast_to(np.array(values, dtype=np.float64).reshape(len(values), -1), (len(values), size))
+    return np.array([np.broadcast_to(v, (size,)) for v in values], dtype=np.float64).reshape(len(values), size)
+
+
 class OptimizerPlayground(_FigurePanel):
 
     """Several optimizers racing on a 2-D surface, NumPy only (``runs.run``).
@@ -1755,7 +1828,7 @@ class OptimizerPlayground(_FigurePanel):
                              "lrcourse's NumPy optimizers")
         self.children = [self.header, _columns(left, right), self.image, self.status]
         self.add_class("lrcourse-playground")
-        self._problems, self._runs = {}, {}
+        self._problems, self._runs, self._drawn = {}, {}, None
         self._build_axes()
         self._watch(self.controls.values())
         self.recompute()
@@ -1770,8 +1843,9 @@ class OptimizerPlayground(_FigurePanel):
         else:
             super()._set_one(k, v)
 
-    def _build_problem(self):
-        name, noise = self.controls["problem"].value, float(self.controls["noise"].value)
+    def _build_problem(self, name=None):
+        name = self.controls["problem"].value if name is None else name
+        noise = float(self.controls["noise"].value)
         key = (name, noise)
         if key not in self._problems:
             base = _prob.make_problem(name)
@@ -1788,14 +1862,68 @@ class OptimizerPlayground(_FigurePanel):
         if done is None or len(done.lrs) < steps:
             h = runs.run(opt, problem, steps, record_states=True, resume=done)
             new = h.states[len(eff):]
-            more = [np.broadcast_to(runs.effective_lr(opt, s), problem.x0.shape).reshape(-1) for s in new]
-            done, eff = h, np.concatenate([eff, np.array(more).reshape(len(new), problem.x0.size)])
+            done, eff = h, np.concatenate([eff, _rows([runs.effective_lr(opt, s) for s in new], problem.x0.size)])
         self._runs[key] = (done, eff)  # the latest last: the oldest goes first
         while len(self._runs) > 4 * len(self.racers):
             del self._runs[next(iter(self._runs))]
         if len(done.lrs) == steps:
             return done, eff
         return runs.run(opt, problem, steps, record_states=True, resume=done), eff[:steps]
+
+    def _raced(self, label, opt, problem) -> int:
+        """The number of updates kept of a racer's run (_race)."""
+        done = self._runs.get((label, opt, id(problem)), (None,))[0]
+        return 0 if done is None else len(done.lrs)
+
+    AHEAD_UPDATES = 50  # updates of one racer per piece of work ahead: 1-2 ms, the most a new value waits for it
+
+    def _ahead(self):
+        """After a value from the browser is shown: the races on each other surface with the same LRs,
+        noise and steps, AHEAD_UPDATES updates of a racer at a time (``_race`` goes on from them); then,
+        after DRAW_AHEAD_AFTER seconds with no new value, the background each will be drawn on (axes,
+        ticks, its contours).  Choosing another surface then costs only its lines: five races (10-20 ms)
+        and a full draw with new contours (120-200 ms in the kernel under JupyterLab) less.  Values set
+        from code start none of it."""
+        if self.error is not None or self._drawn is None:
+            return
+        name, steps = self._drawn[4], self._drawn[3]
+        opts = {label: dataclasses.replace(base, lr=float(self.lr_sliders[label].value))
+                for label, base in self.racers.items()}
+        others = []
+        for other in self.controls["problem"].options:
+            if other == name:
+                continue
+            with self._lock:
+                problem = self._build_problem(other)
+            for label, opt in opts.items():
+                while (done := self._raced(label, opt, problem)) < steps:
+                    yield
+                    with self._lock:
+                        self._race(label, opt, problem, min(steps, done + self.AHEAD_UPDATES))
+            others.append((other, problem))
+        yield from self._when_quiet([functools.partial(self._draw_ahead, other, problem, opts, steps)
+                                     for other, problem in others])
+
+    def _draw_ahead(self, name, problem, opts, steps):
+        """The background of surface ``name`` with these races (_background_ahead).  The limits this first
+        look at ``name`` keeps (sticky, see _draw) are dropped again: a visit finds the same background."""
+        if self._bg is None or self.error is not None or name == self._contour_key or self._drawn[3] != steps:
+            return
+        races = {label: self._race(label, opt, problem, steps) for label, opt in opts.items()}
+        kept = (dict(self._lims), self._lax.get_yscale(),
+                [(ax, ax.get_xlim(), ax.get_ylim()) for ax in (self._tax, self._lax, self._eax)])
+
+        def put_back():
+            self._lims, scale, limits = kept
+            if self._lax.get_yscale() != scale:
+                self._lax.set_yscale(scale)
+            for ax, xlim, ylim in limits:
+                ax.set_xlim(*xlim)
+                ax.set_ylim(*ylim)
+            self._draw(*self._drawn)
+
+        self._background_ahead(lambda: self._draw(problem, {k: h for k, (h, _) in races.items()},
+                                                  {k: e for k, (_, e) in races.items()}, steps, name), put_back)
 
     def _build_axes(self):
         fig = self.figure
@@ -1806,8 +1934,8 @@ class OptimizerPlayground(_FigurePanel):
         self._eax.set_title("effective LR (— x, ··· y)", fontsize=10, y=1.0, pad=4)
         self._eax.set_xlabel("step")
         self._eax.set_yscale("log")
-        self._contour, self._contour_key = None, None
-        self._loss_lim, self._eff_lim = None, None
+        self._contour, self._contour_key, self._contours = None, None, {}  # _contours: surface -> (set, xlim, ylim)
+        self._lims = {}  # (surface, "loss" or "effective LR", scale) -> its limits, kept while they fit
         (self._start,) = self._tax.plot([], [], "o", color="k", ms=4)
         (self._star,) = self._tax.plot([], [], "*", color="gold", mec="k", ms=10)
         self._lines = {}
@@ -1830,7 +1958,8 @@ class OptimizerPlayground(_FigurePanel):
         with self._lock:
             t0 = time.perf_counter()
             try:
-                problem = self._build_problem()
+                name = self.controls["problem"].value
+                problem = self._build_problem(name)
                 steps = int(self.controls["steps"].value)
                 hists, effs, diverged = {}, {}, []
                 with np.errstate(all="ignore"):
@@ -1844,8 +1973,8 @@ class OptimizerPlayground(_FigurePanel):
                 return
             t1 = time.perf_counter()
             self.problem, self.histories, self.effective_lrs, self.error = problem, hists, effs, None
-            shown = self._draw_and_render(lambda: self._draw(problem, hists, effs, steps),
-                                          lambda e: self._fail(e, self.status))
+            self._drawn = (problem, hists, effs, steps, name)  # what _draw shows, to put back after a draw ahead
+            shown = self._draw_and_render(lambda: self._draw(*self._drawn), lambda e: self._fail(e, self.status))
             if shown is None:
                 return
             best = min(hists, key=lambda k: hists[k].losses[-1] if np.isfinite(hists[k].losses[-1]) else np.inf)
@@ -1857,12 +1986,20 @@ class OptimizerPlayground(_FigurePanel):
             self.timings = {"compute": t1 - t0, "draw": shown[0], "render": shown[1],
                             "total": time.perf_counter() - t0}
 
-    def _draw(self, problem, hists, effs, steps):
+    def _draw(self, problem, hists, effs, steps, name):
         ax = self._tax
-        key = self.controls["problem"].value
-        if key != self._contour_key:
-            self._contour = self._draw_contour(ax, problem, self._contour, self._start, self._star)
-            self._contour_key = key
+        if name != self._contour_key:  # contours of each surface computed once, shown when it is chosen
+            if self._contour is not None:
+                self._contour.set_visible(False)
+            if name not in self._contours:
+                self._contours[name] = (self._draw_contour(ax, problem, None, self._start, self._star),
+                                        ax.get_xlim(), ax.get_ylim())
+            self._contour, xlim, ylim = self._contours[name]
+            self._contour.set_visible(True)
+            ax.set_xlim(*xlim)
+            ax.set_ylim(*ylim)
+            self._mark(problem, self._start, self._star)
+            self._contour_key = name
         x = np.arange(steps + 1)
         losses, lrs = [], []
         for label, (tr, lo, e0, e1) in self._lines.items():
@@ -1877,17 +2014,16 @@ class OptimizerPlayground(_FigurePanel):
         scale = "log" if positive else "linear"
         if self._lax.get_yscale() != scale:
             self._lax.set_yscale(scale)
-            self._loss_lim = None
         _sticky_right(self._lax, steps)
-        lim = _sticky_limits(self._loss_lim, losses, log=positive)
-        if lim:
-            self._loss_lim = lim
-            self._lax.set_ylim(*lim)
         _sticky_right(self._eax, max(steps, 2), left=1.0)
-        lim = _sticky_limits(self._eff_lim, lrs, log=True)
-        if lim:
-            self._eff_lim = lim
-            self._eax.set_ylim(*lim)
+        # Each surface keeps its own limits (their losses differ by decades): going back to one shows the
+        # axes it had, whose saved background is then reused (_render) instead of drawn again.
+        for ax, key, values, log in ((self._lax, (name, "loss", scale), losses, positive),
+                                     (self._eax, (name, "effective LR", "log"), lrs, True)):
+            lim = _sticky_limits(self._lims.get(key), values, log=log)
+            if lim:
+                self._lims[key] = lim
+                ax.set_ylim(*lim)
 
 
 # --------------------------------------------------------------------------- momentum panel (lesson 08)
@@ -2034,6 +2170,9 @@ class MomentumPanel(_FigurePanel):
                                       cmap=colormaps["viridis_r"].with_extremes(over=self._OVER),
                                       interpolation="nearest")
         self._colorbar = fig.colorbar(self._heat, ax=self._hax, pad=0.02, fraction=0.06, extend="max")
+        # its range follows the optimum's rate (_draw_plane): drawn with the data, so that a new range redraws
+        # no other axes; its pixels are kept per range
+        self._dynamic.append(_Pasted(self, self._colorbar.ax, self._heat.get_clim))
         (self._diverge,) = self._hax.plot([], [], "r-", lw=1.4)
         (self._crit_m,) = self._hax.plot([], [], "w--", lw=1.0)
         (self._crit_L,) = self._hax.plot([], [], "w:", lw=1.4)
@@ -2062,9 +2201,6 @@ class MomentumPanel(_FigurePanel):
         self.artists = {"heat map": self._heat, "divergence": self._diverge, "critical m": self._crit_m,
                         "critical L": self._crit_L, "optimum": self._opt, "point": self._point, "path": self._path,
                         "distance": self._dist, "envelope": self._envelope}
-
-    def _static_extra(self):
-        return self._heat.get_clim()
 
     def _draw_plane(self, m, L):
         """The heat map and its boundaries for curvatures m and L (a new condition number).

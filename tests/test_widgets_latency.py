@@ -12,7 +12,7 @@ from test_widgets import _pixels  # the same decoding as the widget tests
 
 from lrcourse import optimizers as O
 from lrcourse import runs
-from lrcourse.widgets import MomentumPanel, OptimizerPlayground, ScheduleComposer, VerificationPanel
+from lrcourse.widgets import MomentumPanel, OptimizerPlayground, ScheduleComposer, VerificationPanel, _Pasted
 
 
 def _drawn_afresh(panel) -> np.ndarray:
@@ -106,6 +106,25 @@ def test_a_new_condition_number_is_drawn_as_a_full_draw_would():
         assert panel.full_draws == full
         assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
         full = panel.full_draws
+
+
+def test_a_new_range_of_the_colour_bar_redraws_no_axes_and_shows_as_drawn_in_full():
+    """Condition 32 -> 33 moves the colour bar's range (from the optimum's rate, floored to a tenth: 0.5 -> 0.6).
+    The bar is drawn over the saved axes, and pasted from its pixels kept per range when a range comes back:
+    either way the figure is the one drawn in full, bar included."""
+    panel = MomentumPanel(steps=160)
+    panel.controls["condition"].value = 32.0
+    bar = next(a for a in panel._dynamic if isinstance(a, _Pasted))
+    full, shown = panel.full_draws, []
+    for condition, low in ((33.0, 0.6), (32.0, 0.5), (33.0, 0.6)):
+        panel.controls["condition"].value = condition
+        assert panel._heat.get_clim() == (low, 1.0) and panel.full_draws == full
+        shown.append(_pixels(panel.png()))
+    assert len(bar._pixels) == 2  # the third figure's bar was pasted
+    for condition, pixels in ((33.0, shown[2]), (32.0, shown[1]), (33.0, shown[0])):
+        panel.controls["condition"].value = condition
+        bar._pixels.clear()
+        assert np.array_equal(pixels, _drawn_afresh(panel)), condition
 
 
 def _sent_by_the_browser(widget, value):
@@ -229,19 +248,82 @@ def test_backgrounds_are_drawn_ahead_only_once_the_browser_is_quiet():
     assert panel.ahead_draws == 3
 
 
-def test_what_is_drawn_ahead_never_changes_a_later_figure():
-    """Drawing ahead keeps no limits: after other settings, a first visit to each problem shows the figure
-    of a panel with the same inputs that never worked ahead."""
+def test_a_value_from_the_browser_cuts_a_background_drawn_ahead_short():
+    """A background drawn ahead is drawn one axes (or legend) at a time and given up as soon as the browser
+    sends a value: the value waits for one axes, not the figure, and no half-drawn background is kept."""
     panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
-    fresh = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
-    _sent_by_the_browser(panel.controls["lr"], 0.005)
+    _sent_by_the_browser(panel.controls["lr"], 0.02)
+    assert panel.wait(60)
+    ax = panel.figure.axes[0]   # the first artist a full draw draws
+    draw, drawn = ax.draw, []
+
+    def draw_then_send(renderer):
+        draw(renderer)
+        drawn.append(panel.method.lr)
+        if len(drawn) == 1:     # the first background drawn ahead: a value comes while it is drawn
+            _sent_by_the_browser(panel.controls["lr"], 0.03)
+
+    keep, kept = panel._keep_background, []
+    ax.draw = draw_then_send
+    panel._keep_background = lambda key: kept.append(panel.method.lr) or keep(key)
+    _idle(panel)
+    assert drawn[0] == 0.02 and panel.method.lr == 0.03
+    assert 0.02 not in kept    # the background under way when 0.03 came was given up
+    full = panel.full_draws
+    fresh = VerificationPanel(O.Adam(lr=0.03), problem="Rosenbrock", steps=60)
+    for name in ["ill-conditioned quadratic", "noisy quadratic", "logistic regression"]:
+        panel.controls["problem"].value = name
+        fresh.controls["problem"].value = name
+        assert panel.full_draws == full and np.array_equal(_pixels(panel.png()), _pixels(fresh.png())), name
+
+
+def test_after_a_value_from_the_browser_the_playground_races_and_draws_the_other_surfaces_ahead(monkeypatch):
+    """Once the browser's value is shown, the playground races the same LRs on its other surfaces and draws
+    their backgrounds, then puts the figure back: a first visit to another surface then runs no update and
+    draws no axes, and shows the runs (from the start) and the pixels of a playground that never worked ahead."""
+    race = OptimizerPlayground(steps=120)
+    _sent_by_the_browser(race.controls["lr:Adam"], 0.04)
+    assert race.wait(60)
+    shown, key, full = _pixels(race.png()), race._static_key(), race.full_draws
+    _idle(race)
+    assert race.ahead_draws == 2 and race.full_draws == full
+    race._render()
+    assert race._static_key() == key and race.full_draws == full and np.array_equal(_pixels(race.png()), shown)
+    fresh = OptimizerPlayground(steps=120)   # values from code: no work ahead
+    fresh.controls["lr:Adam"].value = 0.04
+    updates = []
+    steps = runs._steps
+    monkeypatch.setattr(runs, "_steps", lambda opt, problem, ts, *a: updates.extend(ts) or steps(opt, problem, ts, *a))
+    for name in ("ill-conditioned quadratic", "saddle"):
+        updates.clear()
+        race.controls["problem"].value = name
+        assert updates == [] and race.full_draws == full, name
+        fresh.controls["problem"].value = name
+        for label in race.racers:
+            np.testing.assert_array_equal(race.histories[label].params, fresh.histories[label].params)
+            np.testing.assert_array_equal(race.effective_lrs[label], fresh.effective_lrs[label])
+        assert np.array_equal(_pixels(race.png()), _pixels(fresh.png())), name
+    assert fresh.ahead_draws == 0
+
+
+@pytest.mark.parametrize("make, control, value, later, names", [
+    (lambda: VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60), "lr", 0.005, {"lr": 0.5},
+     ["logistic regression", "noisy quadratic", "ill-conditioned quadratic"]),
+    (lambda: OptimizerPlayground(steps=80), "lr:SGD", 0.005, {"lr": {"SGD": 0.0005, "Adam": 0.002}},
+     ["saddle", "ill-conditioned quadratic"]),
+])
+def test_what_is_drawn_ahead_never_changes_a_later_figure(make, control, value, later, names):
+    """Drawing ahead keeps no limits: after other settings, a first visit to each other problem (surface)
+    shows the figure of a panel with the same inputs that never worked ahead."""
+    panel, fresh = make(), make()
+    _sent_by_the_browser(panel.controls[control], value)
     assert panel.wait(60)
     _idle(panel)
-    fresh.controls["lr"].value = 0.005
-    assert panel.ahead_draws == 3 and fresh.ahead_draws == 0
+    fresh.controls[control].value = value
+    assert panel.ahead_draws == len(names) and fresh.ahead_draws == 0
     for p in (panel, fresh):
-        p.controls["lr"].value = 0.5
-    for name in ["logistic regression", "noisy quadratic", "ill-conditioned quadratic"]:
+        p.set(**later)
+    for name in names:
         panel.controls["problem"].value = name
         fresh.controls["problem"].value = name
         assert np.array_equal(_pixels(panel.png()), _pixels(fresh.png())), name
