@@ -156,7 +156,7 @@ def test_batch_threads_parse_one_at_a_time():
 
     def parse_under_gc(parse):
         failures = 0
-        for _ in range(40):
+        for _ in range(15):
             junk = [Finalized() for _ in range(20)]
             for j in junk:
                 j.me = j  # a cycle: freed by the collector, which may run inside ast.parse
@@ -172,10 +172,11 @@ def test_batch_threads_parse_one_at_a_time():
     try:
         with cf.ThreadPoolExecutor(4) as pool:
             assert sum(pool.map(parse_under_gc, [notebook.parse] * 8)) == 0
-        # the same load breaks an unguarded ast.parse on this Python, so the test can fail
+        # the same load breaks an unguarded ast.parse on this Python (35 of 320 parses measured, so all 120
+        # pass with a chance under 1e-6): the test can fail
         if sys.version_info[:2] == (3, 11):
             with cf.ThreadPoolExecutor(4) as pool:
                 unguarded = sum(pool.map(parse_under_gc, [ast.parse] * 8))
-            print(f"unguarded ast.parse failed {unguarded} times of 320")
+            assert unguarded > 0, "the load no longer breaks an unguarded ast.parse: the check above proves nothing"
     finally:
         gc.set_threshold(*thresholds)

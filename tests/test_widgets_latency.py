@@ -232,13 +232,13 @@ def test_after_a_value_from_the_browser_the_other_problems_are_drawn_ahead_and_s
 
 
 def test_backgrounds_are_drawn_ahead_only_once_the_browser_is_quiet():
-    """A background drawn ahead cannot be cut short, so it waits for DRAW_AHEAD_AFTER seconds without a
-    new value: values that follow each other sooner never wait for one, and the wait ends at once."""
+    """Backgrounds are drawn ahead only after DRAW_AHEAD_AFTER seconds without a new value: values that
+    follow each other sooner never wait for one, and a value ends the wait at once."""
     panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
-    panel.DRAW_AHEAD_AFTER = 3.0
+    panel.DRAW_AHEAD_AFTER = 2.0
     _sent_by_the_browser(panel.controls["lr"], 0.02)
     assert panel.wait(60)
-    time.sleep(1.0)                    # the comparisons ahead are done (60 updates x 3 problems); no draw yet
+    time.sleep(0.6)                    # the comparisons ahead are done (60 updates x 3 problems); no draw yet
     assert panel.ahead_draws == 0 and panel._worker is not None
     start = time.monotonic()
     _sent_by_the_browser(panel.controls["lr"], 0.03)
