@@ -76,7 +76,8 @@ def installed():
               "-w", str(base / "dist"), str(src)], cwd=base)
         [wheel] = (base / "dist").glob("lrcourse-*.whl")
         names = zipfile.ZipFile(wheel).namelist()
-        assert {"lrcourse/grading/child.py", "lrcourse/grading/questions.py", "lrcourse/__main__.py"} <= set(names)
+        assert {"lrcourse/grading/child.py", "lrcourse/grading/questions.py", "lrcourse/__main__.py",
+                "lrcourse/data/breast_cancer.csv.gz", "lrcourse/data/README.md"} <= set(names)  # the data set too
         venv = base / "venv"
         _run([python, "-m", "venv", "--without-pip", str(venv)])
         _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-deps",
