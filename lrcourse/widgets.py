@@ -510,6 +510,14 @@ def _error_html(text: str) -> str:
     return f"<div style='color:#a00;font-weight:bold'>{html.escape(text)}</div>"
 
 
+def _keep(cache: dict, key, value, most: int):
+    """``cache[key] = value``, the oldest entries dropped beyond ``most``; returns ``value``."""
+    cache[key] = value
+    while len(cache) > most:
+        del cache[next(iter(cache))]
+    return value
+
+
 def _encode_png(canvas) -> bytes:
     from PIL import Image as _PIL
 
@@ -754,7 +762,9 @@ class _FigurePanel(W.VBox):
         """In idle time: ``draw()`` sets the figure as another input will show it (another problem); its
         background is drawn and kept (a full draw that input then does not need), then ``put_back()``
         sets the figure as shown again and must drop every limit kept on the way (sticky limits), so
-        that what a later input shows never depends on whether this ran.  Nothing is sent."""
+        that what a later input shows never depends on whether this ran.  Every axes' scales and limits
+        are set back as shown before put_back() runs.  Nothing is sent."""
+        shown = [(ax, ax.get_xscale(), ax.get_yscale(), ax.get_xlim(), ax.get_ylim()) for ax in self.figure.axes]
         try:
             draw()
             key = self._static_key()
@@ -764,12 +774,18 @@ class _FigurePanel(W.VBox):
                     self._keep_background(key)
                     self.ahead_draws += 1
         finally:
+            for ax, xscale, yscale, xlim, ylim in shown:
+                if (ax.get_xscale(), ax.get_yscale()) != (xscale, yscale):
+                    ax.set_xscale(xscale)
+                    ax.set_yscale(yscale)
+                ax.set_xlim(*xlim)
+                ax.set_ylim(*ylim)
             put_back()
 
     def _draw_unless_pending(self) -> bool:
         """The figure's full draw (canvas.draw, with the layout it has), one top-level artist at a time,
         given up (False) as soon as the browser sends a value: that value waits for one axes or legend
-        (10-25 ms here), not for the whole figure (60 ms; 80-140 in the kernel under JupyterLab)."""
+        (10-25 ms here), not for the whole figure (60 ms)."""
         fig, renderer = self.figure, self._canvas.get_renderer()
         renderer.clear()
         fig.patch.draw(renderer)
@@ -839,10 +855,8 @@ class _FigurePanel(W.VBox):
 
     def _keep_background(self, key):
         """The figure just drawn (without its animated artists), saved as the background of ``key``."""
-        self._backgrounds[key] = self._canvas.copy_from_bbox(self.figure.bbox)
-        while len(self._backgrounds) > 8:  # each is a full RGBA bitmap of the figure (about 0.7 MB)
-            del self._backgrounds[next(iter(self._backgrounds))]
-        return self._backgrounds[key]
+        # each is a full RGBA bitmap of the figure (about 0.7 MB)
+        return _keep(self._backgrounds, key, self._canvas.copy_from_bbox(self.figure.bbox), 8)
 
     def png(self) -> bytes:
         """The figure as last shown, as PNG bytes."""
@@ -911,6 +925,22 @@ class _FigurePanel(W.VBox):
         _FigurePanel._mark(problem, start, star_marker)
         return contour
 
+    @classmethod
+    def _show_contour(cls, ax, contours, key, problem, shown, start, star_marker):
+        """The contours of a 2-D problem on ax instead of ``shown`` (a contour set, or None), with the
+        limits they fit and the problem's markers; computed once per ``key`` (kept in ``contours`` with
+        its limits), shown again when it is chosen.  Returns the set shown."""
+        if shown is not None:
+            shown.set_visible(False)
+        if key not in contours:
+            contours[key] = (cls._draw_contour(ax, problem, None, start, star_marker), ax.get_xlim(), ax.get_ylim())
+        contour, xlim, ylim = contours[key]
+        contour.set_visible(True)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        cls._mark(problem, start, star_marker)
+        return contour
+
     @staticmethod
     def _mark(problem, start, star_marker):
         """A 2-D problem's start and (where it has one) minimizer on their two markers."""
@@ -921,12 +951,12 @@ class _FigurePanel(W.VBox):
 
 class _Pasted:
     """An axes drawn with a panel's data, over its background (a colour bar whose range follows a
-    slider), whose pixels are kept per ``key()`` and background: drawn once for each, then pasted
-    (a colour bar's tick labels take 9 ms to draw here, a paste well under 1).  Animated, so the
-    full draw leaves it out and _static_key does not depend on it."""
+    slider), whose pixels are kept per limits (a colour bar's are its range) and background: drawn
+    once for each, then pasted (a colour bar's tick labels take 9 ms to draw here, a paste well
+    under 1).  Animated, so the full draw leaves it out and _static_key does not depend on it."""
 
-    def __init__(self, panel, ax, key):
-        self.panel, self.ax, self.key, self._pixels = panel, ax, key, {}
+    def __init__(self, panel, ax):
+        self.panel, self.ax, self._pixels = panel, ax, {}
         ax.set_animated(True)
 
     @property
@@ -937,15 +967,13 @@ class _Pasted:
         return self.ax.get_visible()
 
     def draw(self, renderer):
-        canvas, key = self.panel._canvas, (self.key(), self.panel._bg_key)
+        canvas, key = self.panel._canvas, (self.ax.get_xlim(), self.ax.get_ylim(), self.panel._bg_key)
         if key in self._pixels:
             canvas.restore_region(self._pixels[key])
             return
         self.ax.draw(renderer)
         box = Bbox.intersection(self.ax.get_tightbbox(renderer).padded(2), self.figure.bbox)
-        self._pixels[key] = canvas.copy_from_bbox(box)
-        while len(self._pixels) > 16:
-            del self._pixels[next(iter(self._pixels))]
+        _keep(self._pixels, key, canvas.copy_from_bbox(box), 16)
 
 
 # --------------------------------------------------------------------------- verification panel
@@ -1202,9 +1230,7 @@ class VerificationPanel(_FigurePanel):
         if key is not None:  # [key, steps]: to show again; [key]: the last one, to go on from
             if shown:
                 self._results[key, steps] = result
-            self._results[key] = result
-            while len(self._results) > 32:
-                del self._results[next(iter(self._results))]
+            _keep(self._results, key, result, 32)
         return result
 
     def _key(self, method, problem, device, dtype, torch_ok):
@@ -1414,23 +1440,18 @@ class VerificationPanel(_FigurePanel):
         key = id(problem)  # the panel keeps its problems (_build_problem): an id stands for one
         dim = problem.dim
         if a["contour_key"] != key:
-            if a["contour"] is not None:
-                a["contour"].set_visible(False)
-                a["contour"] = None
             if dim == 2:
-                if key not in a["contours"]:  # contours of each problem computed once, shown when it is chosen
-                    a["contours"][key] = (self._draw_contour(ax, problem, None, a["start"], a["star"]),
-                                          ax.get_xlim(), ax.get_ylim())
-                a["contour"], xlim, ylim = a["contours"][key]
-                a["contour"].set_visible(True)
-                ax.set_xlim(*xlim)
-                ax.set_ylim(*ylim)
+                a["contour"] = self._show_contour(ax, a["contours"], key, problem, a["contour"], a["start"], a["star"])
+            else:
+                if a["contour"] is not None:
+                    a["contour"].set_visible(False)
+                a["contour"] = None
+                if dim > 2:
+                    self._mark(problem, a["start"], a["star"])
+                else:
+                    a["start"].set_data([], []), a["star"].set_data([], [])
             a["traj_title"].set_text("trajectory" if dim == 2 else
                                      f"weights 1 and 2 (of {dim})" if dim > 2 else "one weight: no path to draw")
-            if dim >= 2:
-                self._mark(problem, a["start"], a["star"])
-            else:
-                a["start"].set_data([], []), a["star"].set_data([], [])
             a["contour_key"] = key
         if dim > 2:  # no contours to fit: limits that hold the path, per problem, kept while they fit
             paths = [p for p in (r.numpy_params, r.torch_params) if p is not None]
@@ -1860,15 +1881,24 @@ class OptimizerPlayground(_FigurePanel):
         key = (label, opt, id(problem))
         done, eff = self._runs.pop(key, (None, np.zeros((0, problem.x0.size))))
         if done is None or len(done.lrs) < steps:
-            h = runs.run(opt, problem, steps, record_states=True, resume=done)
-            new = h.states[len(eff):]
-            done, eff = h, np.concatenate([eff, _rows([runs.effective_lr(opt, s) for s in new], problem.x0.size)])
-        self._runs[key] = (done, eff)  # the latest last: the oldest goes first
-        while len(self._runs) > 4 * len(self.racers):
-            del self._runs[next(iter(self._runs))]
+            with np.errstate(all="ignore"):  # a diverging racer is reported, not warned about (also on the worker)
+                h = runs.run(opt, problem, steps, record_states=True, resume=done)
+                new = h.states[len(eff):]
+                done, eff = h, np.concatenate([eff, _rows([runs.effective_lr(opt, s) for s in new], problem.x0.size)])
+        _keep(self._runs, key, (done, eff), 4 * len(self.racers))  # the latest last: the oldest goes first
         if len(done.lrs) == steps:
             return done, eff
         return runs.run(opt, problem, steps, record_states=True, resume=done), eff[:steps]
+
+    def _opts(self) -> dict:
+        """label -> the racer at its slider's LR."""
+        return {label: dataclasses.replace(base, lr=float(self.lr_sliders[label].value))
+                for label, base in self.racers.items()}
+
+    def _races(self, problem, opts, steps):
+        """(label -> History, label -> effective LRs) of every racer on ``problem`` (_race)."""
+        races = {label: self._race(label, opt, problem, steps) for label, opt in opts.items()}
+        return {k: h for k, (h, _) in races.items()}, {k: e for k, (_, e) in races.items()}
 
     def _raced(self, label, opt, problem) -> int:
         """The number of updates kept of a racer's run (_race)."""
@@ -1881,14 +1911,12 @@ class OptimizerPlayground(_FigurePanel):
         """After a value from the browser is shown: the races on each other surface with the same LRs,
         noise and steps, AHEAD_UPDATES updates of a racer at a time (``_race`` goes on from them); then,
         after DRAW_AHEAD_AFTER seconds with no new value, the background each will be drawn on (axes,
-        ticks, its contours).  Choosing another surface then costs only its lines: five races (10-20 ms)
+        ticks, its contours).  Choosing another surface then costs only its lines: five races (17-24 ms)
         and a full draw with new contours (120-200 ms in the kernel under JupyterLab) less.  Values set
         from code start none of it."""
         if self.error is not None or self._drawn is None:
             return
-        name, steps = self._drawn[4], self._drawn[3]
-        opts = {label: dataclasses.replace(base, lr=float(self.lr_sliders[label].value))
-                for label, base in self.racers.items()}
+        name, steps, opts = self._drawn[4], self._drawn[3], self._opts()
         others = []
         for other in self.controls["problem"].options:
             if other == name:
@@ -1909,21 +1937,14 @@ class OptimizerPlayground(_FigurePanel):
         look at ``name`` keeps (sticky, see _draw) are dropped again: a visit finds the same background."""
         if self._bg is None or self.error is not None or name == self._contour_key or self._drawn[3] != steps:
             return
-        races = {label: self._race(label, opt, problem, steps) for label, opt in opts.items()}
-        kept = (dict(self._lims), self._lax.get_yscale(),
-                [(ax, ax.get_xlim(), ax.get_ylim()) for ax in (self._tax, self._lax, self._eax)])
+        hists, effs = self._races(problem, opts, steps)
+        kept = dict(self._lims)
 
         def put_back():
-            self._lims, scale, limits = kept
-            if self._lax.get_yscale() != scale:
-                self._lax.set_yscale(scale)
-            for ax, xlim, ylim in limits:
-                ax.set_xlim(*xlim)
-                ax.set_ylim(*ylim)
+            self._lims = kept
             self._draw(*self._drawn)
 
-        self._background_ahead(lambda: self._draw(problem, {k: h for k, (h, _) in races.items()},
-                                                  {k: e for k, (_, e) in races.items()}, steps, name), put_back)
+        self._background_ahead(lambda: self._draw(problem, hists, effs, steps, name), put_back)
 
     def _build_axes(self):
         fig = self.figure
@@ -1961,13 +1982,7 @@ class OptimizerPlayground(_FigurePanel):
                 name = self.controls["problem"].value
                 problem = self._build_problem(name)
                 steps = int(self.controls["steps"].value)
-                hists, effs, diverged = {}, {}, []
-                with np.errstate(all="ignore"):
-                    for label, base in self.racers.items():
-                        opt = dataclasses.replace(base, lr=float(self.lr_sliders[label].value))
-                        hists[label], effs[label] = self._race(label, opt, problem, steps)
-                        if not np.all(np.isfinite(hists[label].losses)):
-                            diverged.append(label)
+                hists, effs = self._races(problem, self._opts(), steps)
             except Exception as e:
                 self._fail(e, self.status)
                 return
@@ -1977,6 +1992,7 @@ class OptimizerPlayground(_FigurePanel):
             shown = self._draw_and_render(lambda: self._draw(*self._drawn), lambda e: self._fail(e, self.status))
             if shown is None:
                 return
+            diverged = [label for label, h in hists.items() if not np.all(np.isfinite(h.losses))]
             best = min(hists, key=lambda k: hists[k].losses[-1] if np.isfinite(hists[k].losses[-1]) else np.inf)
             parts = [f"after {steps} steps, lowest loss: {best} ({hists[best].losses[-1]:.3g})"]
             if diverged:
@@ -1988,17 +2004,8 @@ class OptimizerPlayground(_FigurePanel):
 
     def _draw(self, problem, hists, effs, steps, name):
         ax = self._tax
-        if name != self._contour_key:  # contours of each surface computed once, shown when it is chosen
-            if self._contour is not None:
-                self._contour.set_visible(False)
-            if name not in self._contours:
-                self._contours[name] = (self._draw_contour(ax, problem, None, self._start, self._star),
-                                        ax.get_xlim(), ax.get_ylim())
-            self._contour, xlim, ylim = self._contours[name]
-            self._contour.set_visible(True)
-            ax.set_xlim(*xlim)
-            ax.set_ylim(*ylim)
-            self._mark(problem, self._start, self._star)
+        if name != self._contour_key:
+            self._contour = self._show_contour(ax, self._contours, name, problem, self._contour, self._start, self._star)
             self._contour_key = name
         x = np.arange(steps + 1)
         losses, lrs = [], []
@@ -2172,7 +2179,7 @@ class MomentumPanel(_FigurePanel):
         self._colorbar = fig.colorbar(self._heat, ax=self._hax, pad=0.02, fraction=0.06, extend="max")
         # its range follows the optimum's rate (_draw_plane): drawn with the data, so that a new range redraws
         # no other axes; its pixels are kept per range
-        self._dynamic.append(_Pasted(self, self._colorbar.ax, self._heat.get_clim))
+        self._dynamic.append(_Pasted(self, self._colorbar.ax))
         (self._diverge,) = self._hax.plot([], [], "r-", lw=1.4)
         (self._crit_m,) = self._hax.plot([], [], "w--", lw=1.0)
         (self._crit_L,) = self._hax.plot([], [], "w:", lw=1.4)

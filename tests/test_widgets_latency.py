@@ -306,6 +306,17 @@ def test_after_a_value_from_the_browser_the_playground_races_and_draws_the_other
     assert fresh.ahead_draws == 0
 
 
+def test_the_playground_works_ahead_on_a_diverging_racer_without_warnings(recwarn):
+    """The work ahead runs races on the worker thread, whose NumPy error state is its own: a racer that
+    diverges there is reported when its surface is shown, never warned about in the notebook."""
+    race = OptimizerPlayground(steps=100)
+    _sent_by_the_browser(race.controls["lr:SGD"], 5.0)   # SGD diverges on every surface
+    assert race.wait(60)
+    _idle(race)
+    assert race.ahead_draws == 2 and "diverged: SGD" in race.summary
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in recwarn]
+
+
 @pytest.mark.parametrize("make, control, value, later, names", [
     (lambda: VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60), "lr", 0.005, {"lr": 0.5},
      ["logistic regression", "noisy quadratic", "ill-conditioned quadratic"]),
