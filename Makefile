@@ -4,8 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# -n 2: one pytest worker per core of the CI machine; loadfile keeps a notebook in one kernel.
-PYTEST_ARGS ?= -n 2 --dist loadfile
+# -n 2: one pytest worker per core of the CI machine; loadfile keeps a notebook in one kernel;
+# --no-loadscope-reorder: files in conftest.py's order (longest first), not pytest-xdist's (most tests first).
+PYTEST_ARGS ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: lab test env verify clean
 
@@ -38,10 +39,12 @@ NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.
 #    kernels than the host's best (tools/cpu_paths.py): a checked output must not depend on the CPU.
 #    --text-only: its kernels show figures as text, as nbval compares them, without drawing PNGs.
 #    Run beside 2 so that it fills the cores while 2's longest files finish; its report follows 2's.
+#    One process (-n 0): a third stream of work beside 2's two workers is enough to fill the cores, and a
+#    fourth only added contention (make test 318-319 -> 303-304 s, 595-605 -> 575-577 core-s, consecutive runs).
 test: env
 	$(PY) -m ruff check .
 	@other=$$(mktemp); \
-	$(PY) tools/cpu_paths.py run --text-only -- $(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) -p no:cacheprovider -q notebooks solutions \
+	$(PY) tools/cpu_paths.py run --text-only -- $(PY) -m pytest -n 0 $(NBVAL) -p no:cacheprovider -q notebooks solutions \
 	    >"$$other" 2>&1 & pid=$$!; \
 	echo "$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions"; \
 	$(PY) -m pytest $(PYTEST_ARGS) $(NBVAL) --doctest-modules tests lrcourse notebooks solutions; main=$$?; \

@@ -1,5 +1,6 @@
 """The set-up files agree with each other, and the README's commands are the ones CI runs."""
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -181,3 +182,17 @@ def test_readme_and_index_state_the_tolerances_check_uses():
         if tol != common:  # the exception is named next to its tolerance
             assert any(re.search(rf"{re.escape(tol)}[^.\n]*{t[2:] if t.startswith('My') else t}", readme) for t in targets)
             assert any(re.search(rf"{re.escape(tol)}[^.\n]*(NAdam|{t})", index.replace("\n", " ")) for t in targets)
+
+
+def test_the_frozen_heap_at_the_end_still_reports_errors_in_finalizers(tmp_path):
+    """conftest.py collects once and freezes the heap before pytest's own end-of-run collections (the
+    time of a worker's exit); an error raised in the finalizer of a test's cyclic garbage is still reported."""
+    (tmp_path / "test_cycle.py").write_text(
+        "import gc\n\ngc.disable()  # only the end-of-run collections find the cycle\n\n\n"
+        "class Bad:\n    def __del__(self):\n        raise RuntimeError('raised in a finalizer')\n\n\n"
+        "def test_leaves_a_cycle():\n    a = Bad()\n    a.me = a\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-q",
+                          str(tmp_path / "test_cycle.py")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**{k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}, "PYTHONPATH": str(ROOT)})
+    assert "raised in a finalizer" in out.stdout + out.stderr, out.stdout[-2000:] + out.stderr[-2000:]

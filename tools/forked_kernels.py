@@ -22,7 +22,9 @@ and a kernel whose folder holds another `lrcourse` imports that one instead.
 
 What a forked kernel shares with its siblings, unlike fresh processes: the libraries' import-time
 state (the tests' notebooks set what they use in their setup cell) and Python's string-hash seed
-(set iteration order). The second-CPU pass runs under another server, hence another hash seed, so a
+(set iteration order). The preloaded libraries are frozen out of the garbage collector
+(``gc.freeze``): a kernel's collections skip them, as they would never free them anyway.
+The second-CPU pass runs under another server, hence another hash seed, so a
 notebook whose output depends on it would still fail one of the two passes.
 
 `LRCOURSE_FORKED_KERNELS=0` turns this off: the tests then start ordinary kernels.
@@ -30,6 +32,7 @@ Linux only (pidfd); elsewhere the tests start ordinary kernels.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -327,6 +330,10 @@ def serve(path: str) -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    # The preloaded libraries live as long as any kernel: frozen, they are left out of every kernel's
+    # garbage collections (which would otherwise walk them each time), and their pages stay shared.
+    gc.collect()
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}"
     listener.bind(tmp)
