@@ -589,6 +589,7 @@ class _FigurePanel(W.VBox):
         self._busy = False      # the worker is computing a value from the browser
         self._dynamic = []      # artists redrawn on every update (animated: the full draw skips them)
         self._bg, self._bg_key = None, None
+        self._laid_out = None   # what the figure was last laid out for (_lay_out)
         self._backgrounds = {}  # static key -> saved background: going back to earlier axes is a blit
         self.redraws = 0        # PNGs sent
         self.full_draws = 0     # of which needed the axes, ticks and legends drawn again
@@ -679,7 +680,7 @@ class _FigurePanel(W.VBox):
         """Fonts at FONT px; the constrained layout run again when ``_layout_now`` changed since the last."""
         _readable(self.figure)
         lid = self._layout_now()
-        if lid != getattr(self, "_laid_out", None):
+        if lid != self._laid_out:
             self.figure.set_layout_engine("constrained", w_pad=0.03, h_pad=0.03, wspace=0.04)
             self._laid_out = lid
 
@@ -768,8 +769,8 @@ class _FigurePanel(W.VBox):
         try:
             draw()
             key = self._static_key()
-            if key not in self._backgrounds and getattr(self, "_laid_out", None) == self._layout_now():
-                _readable(self.figure)  # as _render's full draw does (_lay_out), with the layout kept
+            if key not in self._backgrounds and self._laid_out == self._layout_now():
+                self._lay_out()  # as _render's full draw does; the layout is the one shown, so it is kept
                 if self._draw_unless_pending():
                     self._keep_background(key)
                     self.ahead_draws += 1
@@ -1093,7 +1094,7 @@ class VerificationPanel(_FigurePanel):
 
         # -- layout
         self._setup_figure((9.4, 3.5) if self.kind == "optimizer" else (8.6, 3.2))
-        self._layout_key, self._laid_out = None, None
+        self._layout_key = None
         self.header = W.HTML()
         self.header.add_class("t-header")
         self.verdict_html = W.HTML()

@@ -191,8 +191,9 @@ def test_the_frozen_heap_at_the_end_still_reports_errors_in_finalizers(tmp_path)
         "import gc\n\ngc.disable()  # only the end-of-run collections find the cycle\n\n\n"
         "class Bad:\n    def __del__(self):\n        raise RuntimeError('raised in a finalizer')\n\n\n"
         "def test_leaves_a_cycle():\n    a = Bad()\n    a.me = a\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))   # the repository's conftest.py, as the plugin "conftest"
+    env.pop("PYTEST_ADDOPTS", None)                 # options of a surrounding run are not this run's
     out = subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-q",
-                          str(tmp_path / "test_cycle.py")],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env={**{k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}, "PYTHONPATH": str(ROOT)})
+                          str(tmp_path / "test_cycle.py")], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env=env)
     assert "raised in a finalizer" in out.stdout + out.stderr, out.stdout[-2000:] + out.stderr[-2000:]
