@@ -8,7 +8,9 @@ JupyterLab). LRCOURSE_FORKED_KERNELS=0 gives ordinary kernels.
 import gc
 import os
 import pathlib
+import queue
 import sys
+import time
 
 import pytest
 
@@ -51,28 +53,58 @@ def pytest_configure(config):
 
     nbval.kernel.NbvalKernelspecManager = ForkedCurrentEnv
 
+    def start_once(startup_timeout=60, kernel_name="python", **kwargs):
+        """nbval's start_new_kernel, with jupyter_client's wait_for_ready but for its last wait.
+
+        Ready, as there: a kernel_info reply on the shell channel, then any message on IOPub (it is
+        connected). wait_for_ready then also waits until IOPub has been silent for 0.2 s, at every start
+        (~80 notebooks a run); nbval's handshake that follows (RunningKernel._ensure_iopub_up) skips
+        the messages that are not its own, so that wait buys nothing here."""
+        km = nbval.kernel.KernelManager(kernel_name=kernel_name, kernel_spec_manager=nbval.kernel.NbvalKernelspecManager())
+        km.start_kernel(**kwargs)
+        kc = km.client()
+        kc.start_channels()
+        deadline = time.monotonic() + startup_timeout
+        try:
+            while True:
+                kc.kernel_info()
+                try:
+                    if kc.get_shell_msg(timeout=1)["msg_type"] == "kernel_info_reply":
+                        kc.get_iopub_msg(timeout=0.2)
+                        return km, kc
+                except queue.Empty:
+                    pass
+                if not km.is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {startup_timeout} seconds")
+        except RuntimeError:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+            raise
+
     # jupyter_client picks free TCP ports and writes them for the kernel, which binds them a moment
     # later; another process can take one in between and the kernel dies at its start
     # (https://github.com/jupyter/jupyter_client/issues/154). nbval discards the kernel's stderr and
     # does not try again: try once more. A kernel that cannot start fails the second time as well.
-    start = nbval.kernel.start_new_kernel
-
     def start_new_kernel(*args, **kwargs):
         try:
-            return start(*args, **kwargs)
+            return start_once(*args, **kwargs)
         except RuntimeError as e:
             if "died before replying" not in str(e):
                 raise
-            return start(*args, **kwargs)
+            return start_once(*args, **kwargs)
 
     nbval.kernel.start_new_kernel = start_new_kernel
 
 
 # The files that take longest (run alone on the 2-core CI machine: 20-55 CPU-seconds each), started
 # first: pytest-xdist hands out files in collection order (with --no-loadscope-reorder, as the Makefile runs it;
-# by default it sorts them by their number of tests), so the last ones to finish are short.
+# by default it sorts them by their number of tests), so the last ones to finish are short. test_forked_kernels.py
+# mostly waits (kernels starting and stopping): early, while the second-CPU pass fills the cores, not at the end.
 FIRST = ("tests/test_book.py", "tests/test_grader_adversarial.py", "tests/test_widgets.py", "tests/test_browser.py",
-         "tests/test_grader.py", "tests/test_grader_nbgrader.py", "tests/test_exercises.py", "tests/test_runs.py",
+         "tests/test_grader.py", "tests/test_grader_nbgrader.py", "tests/test_forked_kernels.py",
+         "tests/test_exercises.py", "tests/test_runs.py",
          "tests/test_optimizers.py", "tests/test_sparse.py", "tests/test_grader_batch.py")
 
 

@@ -365,12 +365,24 @@ def _sigmoid(z):
     return np.exp(-np.logaddexp(0.0, -z))
 
 
+@functools.lru_cache(maxsize=8192)
+def _batch_indices(n: int, batch_size: int, seed: int, t: int) -> np.ndarray:
+    idx = np.random.default_rng((seed, t)).choice(n, batch_size, replace=False)
+    idx.flags.writeable = False
+    return idx
+
+
 def minibatch(X, y, batch_size, seed, t):
     """The examples of update ``t``: all of them (``batch_size`` None), else ``batch_size`` drawn without
-    replacement by a generator seeded with (seed, t), so a run is the same in any order and on any machine."""
+    replacement by a generator seeded with (seed, t), so a run is the same in any order and on any machine.
+    Runs at several LRs draw the same batches: the draws are kept (seeding a generator costs more than
+    a small model's gradient)."""
     if batch_size is None:
         return X, y
-    idx = np.random.default_rng((seed, int(t))).choice(len(y), batch_size, replace=False)
+    if not 1 <= int(batch_size) <= len(y):
+        raise ValueError(f"batch_size must be between 1 and the number of training examples, {len(y)} "
+                         f"(a minibatch is drawn without replacement), got {batch_size}")
+    idx = _batch_indices(len(y), int(batch_size), int(seed), int(t))
     return X[idx], y[idx]
 
 
@@ -428,7 +440,7 @@ class LogisticRegression(_Classifier):
     def grad(self, x, t=0):
         x = np.asarray(x)
         X, y = self._batch(t)
-        X, y = X.astype(x.dtype), y.astype(x.dtype)
+        X, y = X.astype(x.dtype, copy=False), y.astype(x.dtype, copy=False)
         w, b = x[:-1], x[-1]
         r = (_sigmoid(X @ w + b) - y) / len(y)
         return np.concatenate([X.T @ r + self.l2 * w, [r.sum()]]).astype(x.dtype)
@@ -469,7 +481,7 @@ class MLPClassifier(_Classifier):
         x = np.asarray(x)
         out, i = [], 0
         for shape in self.shapes:
-            n = int(np.prod(shape)) if shape else 1
+            n = math.prod(shape)
             out.append(x[i:i + n].reshape(shape))
             i += n
         return out
@@ -487,7 +499,7 @@ class MLPClassifier(_Classifier):
     def grad(self, x, t=0):
         x = np.asarray(x)
         X, y = self._batch(t)
-        X, y = X.astype(x.dtype), y.astype(x.dtype)
+        X, y = X.astype(x.dtype, copy=False), y.astype(x.dtype, copy=False)
         W1, b1, w2, b2 = self.unflatten(x)
         h = np.tanh(X @ W1 + b1)
         z = h @ w2 + b2
@@ -548,7 +560,7 @@ class ResidualMLP(_Classifier):
         x = np.asarray(x)
         out, i = [], 0
         for shape in self.shapes:
-            n = int(np.prod(shape)) if shape else 1
+            n = math.prod(shape)
             out.append(x[..., i:i + n].reshape(x.shape[:-1] + shape))
             i += n
         return out

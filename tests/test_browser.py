@@ -298,15 +298,20 @@ def test_index_links_open_lessons_exercises_and_sections(lab):
     current = ("() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
                " return w && w.context && w.context.path; }")
     with _browser_page(profile, 1280, 900) as page:
+        page.goto(f"{url}/lab/workspaces/index/tree/notebooks/00_index.ipynb?token={token}")
+        page.wait_for_function(f"() => ({current})() === 'notebooks/00_index.ipynb'")
+        index = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
         for link, opens in [("../exercises/01_fixed_learning_rate.ipynb", "exercises/01_fixed_learning_rate.ipynb"),
                             ("12_adam.ipynb", "notebooks/12_adam.ipynb"),
                             ("16_choosing_a_method.ipynb#8.-The-verdict", "notebooks/16_choosing_a_method.ipynb")]:
-            page.goto(f"{url}/lab/workspaces/index/tree/notebooks/00_index.ipynb?token={token}")
+            # back to the index's tab, as a learner would (one JupyterLab load for the three links)
+            page.evaluate("(id) => window.jupyterapp.shell.activateById(id)", index)
             page.wait_for_function(f"() => ({current})() === 'notebooks/00_index.ipynb'")
             # JupyterLab rewrites a relative link to /files/<path from the root>, and opens it on click
-            anchor = page.locator(f'.jp-RenderedMarkdown a[href*="/files/{opens}"]').first
+            anchor = page.locator(f'[id="{index}"] .jp-RenderedMarkdown a[href*="/files/{opens}"]').first
             anchor.scroll_into_view_if_needed()
             anchor.click()
             page.wait_for_function(f"(p) => ({current})() === p", arg=opens)
-            page.wait_for_selector(".jp-Notebook .jp-Cell", state="attached")
+            opened = page.evaluate("() => window.jupyterapp.shell.currentWidget.id")
+            page.wait_for_selector(f'[id="{opened}"] .jp-Notebook .jp-Cell', state="attached")
             assert page.locator(".jp-Dialog").count() == 0, f"{link}: JupyterLab showed an error dialog"

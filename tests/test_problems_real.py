@@ -149,3 +149,21 @@ def test_train_rows_refuses_what_it_cannot_train():
         P.train_rows(O.SGD(), [P.LogisticRegression(batch_size=8)], [0.1], 2)
     with pytest.raises(TypeError, match="ReduceLROnPlateau reacts to each run"):
         P.train_rows(O.SGD(), nets, [0.1], 2, schedule=S.ReduceLROnPlateau(1.0))
+
+
+def test_minibatches_are_the_seeded_draws_whatever_was_asked_before():
+    """The draws are kept between calls: each is still the (seed, t) generator's own, a copy the caller may change."""
+    X, y = np.arange(200.0).reshape(100, 2), np.arange(100.0)
+    for seed, t in [(0, 0), (3, 7), (0, 7), (3, 0), (0, 0)]:
+        idx = np.random.default_rng((seed, t)).choice(100, 8, replace=False)
+        Xb, yb = P.minibatch(X, y, 8, seed, t)
+        np.testing.assert_array_equal(Xb, X[idx])
+        np.testing.assert_array_equal(yb, y[idx])
+        Xb[:] = -1.0  # the caller's copy: the next call is unchanged
+    assert P.minibatch(X, y, 8, 0, 0)[1].min() >= 0
+    assert P.minibatch(X, y, 8, 0, 0)[1].tolist() != P.minibatch(X, y, 8, 1, 0)[1].tolist()
+    data = P.make_binary_data(n=125, seed=0)
+    n = len(data.y_train)
+    for bad in (n + 1, 0):
+        with pytest.raises(ValueError, match=f"between 1 and the number of training examples, {n} .*got {bad}"):
+            P.LogisticRegression(data, batch_size=bad).grad(np.zeros(11))
