@@ -197,3 +197,42 @@ def test_the_frozen_heap_at_the_end_still_reports_errors_in_finalizers(tmp_path)
                           str(tmp_path / "test_cycle.py")], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120, env=env)
     assert "raised in a finalizer" in out.stdout + out.stderr, out.stdout[-2000:] + out.stderr[-2000:]
+
+
+def test_nbval_kernels_start_ready_and_a_kernel_that_dies_at_its_start_is_reported(tmp_path, monkeypatch):
+    """conftest.py's start for nbval's kernels (without jupyter_client's last 0.2 s wait): a kernel it
+    returns answers at once, with its output on IOPub; one that dies before its first reply is reported
+    (after the one retry for a port taken meanwhile), not waited for."""
+    import time
+
+    import pytest
+    nbval_kernel = pytest.importorskip("nbval.kernel")
+    if nbval_kernel.start_new_kernel.__module__ != "conftest":
+        pytest.skip("conftest.py starts nbval's kernels only where forked kernels are available (Linux)")
+    kernel = nbval_kernel.RunningKernel(nbval_kernel.CURRENT_ENV_KERNEL_NAME, cwd=str(tmp_path))
+    try:
+        msg_id = kernel.execute_cell_input("print(6 * 7)", allow_stdin=False)
+        out = []
+        while True:
+            msg = kernel.get_message(stream="iopub", timeout=20)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        assert "".join(out) == "42\n"
+    finally:
+        kernel.stop()
+
+    from jupyter_client.kernelspec import KernelSpec
+
+    class Dead(nbval_kernel.NbvalKernelspecManager):
+        def get_kernel_spec(self, kernel_name):
+            return KernelSpec(argv=[sys.executable, "-c", "raise SystemExit(3)"], display_name="dead", language="python")
+
+    monkeypatch.setattr(nbval_kernel, "NbvalKernelspecManager", Dead)
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="died before replying to kernel_info"):
+        nbval_kernel.start_new_kernel(kernel_name="dead", startup_timeout=60)
+    assert time.monotonic() - t0 < 30, "a dead kernel is reported, not waited for until the timeout"
