@@ -97,6 +97,20 @@ def pytest_configure(config):
 
     nbval.kernel.start_new_kernel = start_new_kernel
 
+    # nbval stops a kernel with shutdown_kernel(now=True): a SIGKILL, then jupyter_client polls every
+    # 0.1 s until the process is gone, so each notebook waited 0.1 s more. The kill and a blocking
+    # wait first: the same signal, and the poll then finds the process gone (0.11 -> 0.02 s a kernel).
+    stop = nbval.kernel.RunningKernel.stop
+
+    def stop_at_once(self):
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        stop(self)
+
+    nbval.kernel.RunningKernel.stop = stop_at_once
+
 
 # The files that take longest (run alone on the 2-core CI machine: 20-55 CPU-seconds each), started
 # first: pytest-xdist hands out files in collection order (with --no-loadscope-reorder, as the Makefile runs it;

@@ -200,9 +200,10 @@ def test_the_frozen_heap_at_the_end_still_reports_errors_in_finalizers(tmp_path)
 
 
 def test_nbval_kernels_start_ready_and_a_kernel_that_dies_at_its_start_is_reported(tmp_path, monkeypatch):
-    """conftest.py's start for nbval's kernels (without jupyter_client's last 0.2 s wait): a kernel it
-    returns answers at once, with its output on IOPub; one that dies before its first reply is reported
-    (after the one retry for a port taken meanwhile), not waited for."""
+    """conftest.py's start and stop of nbval's kernels (without jupyter_client's last 0.2 s wait, and
+    its 0.1 s polls at the stop): a kernel it returns answers at once, with its output on IOPub, and is
+    gone once stopped; one that dies before its first reply is reported (after the one retry for a port
+    taken meanwhile), not waited for."""
     import time
 
     import pytest
@@ -211,7 +212,7 @@ def test_nbval_kernels_start_ready_and_a_kernel_that_dies_at_its_start_is_report
         pytest.skip("conftest.py starts nbval's kernels only where forked kernels are available (Linux)")
     kernel = nbval_kernel.RunningKernel(nbval_kernel.CURRENT_ENV_KERNEL_NAME, cwd=str(tmp_path))
     try:
-        msg_id = kernel.execute_cell_input("print(6 * 7)", allow_stdin=False)
+        msg_id = kernel.execute_cell_input("import os\nprint(6 * 7, os.getpid())", allow_stdin=False)
         out = []
         while True:
             msg = kernel.get_message(stream="iopub", timeout=20)
@@ -221,9 +222,18 @@ def test_nbval_kernels_start_ready_and_a_kernel_that_dies_at_its_start_is_report
                 out.append(msg["content"]["text"])
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
-        assert "".join(out) == "42\n"
+        answer, pid = "".join(out).split()
+        assert answer == "42"
     finally:
+        t0 = time.monotonic()
         kernel.stop()
+    assert time.monotonic() - t0 < 5
+    for _ in range(100):   # the kernel itself (not only its launcher) is gone: its server killed it
+        if not pathlib.Path(f"/proc/{pid}").exists() or pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"kernel {pid} still runs after nbval stopped it")
 
     from jupyter_client.kernelspec import KernelSpec
 
