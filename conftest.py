@@ -33,39 +33,47 @@ def pytest_unconfigure(config):
 
 
 def pytest_configure(config):
-    if not forked_kernels.available():
-        return
-    folder = forked_kernels.jupyter_path()
-    if not os.environ.get("JUPYTER_PATH", "").startswith(folder):
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))
+    forked = forked_kernels.available()
+    if forked:
+        folder = forked_kernels.jupyter_path()
+        if not os.environ.get("JUPYTER_PATH", "").startswith(folder):
+            os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [folder, os.environ.get("JUPYTER_PATH")]))
     if not config.pluginmanager.hasplugin("nbval"):
         return
     import nbval.kernel
 
-    base = nbval.kernel.NbvalKernelspecManager
-    forked = forked_kernels.kernel_spec_manager_class()
+    if forked:
+        base = nbval.kernel.NbvalKernelspecManager
+        specs = forked_kernels.kernel_spec_manager_class()
 
-    class ForkedCurrentEnv(base):
-        def get_kernel_spec(self, kernel_name):
-            if kernel_name == nbval.kernel.CURRENT_ENV_KERNEL_NAME:
-                return forked.get_kernel_spec(self, kernel_name)
-            return super().get_kernel_spec(kernel_name)
+        class ForkedCurrentEnv(base):
+            def get_kernel_spec(self, kernel_name):
+                if kernel_name == nbval.kernel.CURRENT_ENV_KERNEL_NAME:
+                    return specs.get_kernel_spec(self, kernel_name)
+                return super().get_kernel_spec(kernel_name)
 
-    nbval.kernel.NbvalKernelspecManager = ForkedCurrentEnv
+        nbval.kernel.NbvalKernelspecManager = ForkedCurrentEnv
 
-    def start_once(startup_timeout=60, kernel_name="python", **kwargs):
+    def start_new_kernel(startup_timeout=60, kernel_name="python", **kwargs):
         """nbval's start_new_kernel, with jupyter_client's wait_for_ready but for its last wait.
 
         Ready, as there: a kernel_info reply on the shell channel, then any message on IOPub (it is
         connected). wait_for_ready then also waits until IOPub has been silent for 0.2 s, at every start
         (~80 notebooks a run); nbval's handshake that follows (RunningKernel._ensure_iopub_up) skips
-        the messages that are not its own, so that wait buys nothing here."""
-        km = nbval.kernel.KernelManager(kernel_name=kernel_name, kernel_spec_manager=nbval.kernel.NbvalKernelspecManager())
-        km.start_kernel(**kwargs)
-        kc = km.client()
-        kc.start_channels()
-        deadline = time.monotonic() + startup_timeout
-        try:
+        the messages that are not its own, so that wait buys nothing here.
+
+        jupyter_client picks free TCP ports and writes them for the kernel, which binds them a moment
+        later; another process can take one in between and the kernel dies at its start
+        (https://github.com/jupyter/jupyter_client/issues/154). nbval discards the kernel's stderr and
+        does not try again: a kernel that dies before its first reply is started once more, and one
+        that cannot start fails the second time as well."""
+        for _ in range(2):
+            km = nbval.kernel.KernelManager(kernel_name=kernel_name,
+                                            kernel_spec_manager=nbval.kernel.NbvalKernelspecManager())
+            km.start_kernel(**kwargs)
+            kc = km.client()
+            kc.start_channels()
+            deadline = time.monotonic() + startup_timeout
             while True:
                 kc.kernel_info()
                 try:
@@ -74,26 +82,14 @@ def pytest_configure(config):
                         return km, kc
                 except queue.Empty:
                     pass
-                if not km.is_alive():
-                    raise RuntimeError("Kernel died before replying to kernel_info")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Kernel didn't respond in {startup_timeout} seconds")
-        except RuntimeError:
+                died = not km.is_alive()
+                if died or time.monotonic() > deadline:
+                    break
             kc.stop_channels()
             km.shutdown_kernel(now=True)
-            raise
-
-    # jupyter_client picks free TCP ports and writes them for the kernel, which binds them a moment
-    # later; another process can take one in between and the kernel dies at its start
-    # (https://github.com/jupyter/jupyter_client/issues/154). nbval discards the kernel's stderr and
-    # does not try again: try once more. A kernel that cannot start fails the second time as well.
-    def start_new_kernel(*args, **kwargs):
-        try:
-            return start_once(*args, **kwargs)
-        except RuntimeError as e:
-            if "died before replying" not in str(e):
-                raise
-            return start_once(*args, **kwargs)
+            if not died:
+                raise RuntimeError(f"Kernel didn't respond in {startup_timeout} seconds")
+        raise RuntimeError("Kernel died before replying to kernel_info, twice")
 
     nbval.kernel.start_new_kernel = start_new_kernel
 
@@ -103,8 +99,8 @@ def pytest_configure(config):
     stop = nbval.kernel.RunningKernel.stop
 
     def stop_at_once(self):
-        process = getattr(getattr(self.km, "provisioner", None), "process", None)
-        if process is not None and process.poll() is None:
+        process = self.km.provisioner.process
+        if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
         stop(self)

@@ -5,8 +5,11 @@ import pathlib
 import re
 import subprocess
 import sys
+import time
 
+import pytest
 import tomllib
+from test_forked_kernels import _gone  # the same check of a process that ended
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -204,12 +207,9 @@ def test_nbval_kernels_start_ready_and_a_kernel_that_dies_at_its_start_is_report
     its 0.1 s polls at the stop): a kernel it returns answers at once, with its output on IOPub, and is
     gone once stopped; one that dies before its first reply is reported (after the one retry for a port
     taken meanwhile), not waited for."""
-    import time
-
-    import pytest
     nbval_kernel = pytest.importorskip("nbval.kernel")
     if nbval_kernel.start_new_kernel.__module__ != "conftest":
-        pytest.skip("conftest.py starts nbval's kernels only where forked kernels are available (Linux)")
+        pytest.skip("conftest.py's hooks are not loaded in this run")
     kernel = nbval_kernel.RunningKernel(nbval_kernel.CURRENT_ENV_KERNEL_NAME, cwd=str(tmp_path))
     try:
         msg_id = kernel.execute_cell_input("import os\nprint(6 * 7, os.getpid())", allow_stdin=False)
@@ -228,12 +228,8 @@ def test_nbval_kernels_start_ready_and_a_kernel_that_dies_at_its_start_is_report
         t0 = time.monotonic()
         kernel.stop()
     assert time.monotonic() - t0 < 5
-    for _ in range(100):   # the kernel itself (not only its launcher) is gone: its server killed it
-        if not pathlib.Path(f"/proc/{pid}").exists() or pathlib.Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            break
-        time.sleep(0.05)
-    else:
-        raise AssertionError(f"kernel {pid} still runs after nbval stopped it")
+    # the kernel itself (not only its launcher) is gone: its server killed it
+    assert _gone(int(pid), timeout=5), f"kernel {pid} still runs after nbval stopped it"
 
     from jupyter_client.kernelspec import KernelSpec
 
