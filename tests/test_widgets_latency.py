@@ -419,3 +419,32 @@ def test_a_plateau_panels_problems_share_one_lr_axis():
     panel.controls["problem"].value = "ill-conditioned quadratic"
     assert np.ptp(panel.result.numpy_curve) == 0  # the flat line that fits the shared axis
     assert np.array_equal(_pixels(panel.png()), _drawn_afresh(panel))
+
+
+def test_new_panels_reuse_their_threads_parsed_tick_labels_and_draw_what_a_fresh_parse_draws():
+    """A new panel's renderer takes its thread's mathtext parser (widgets._Canvas), so the log axes'
+    ``10^{-3}`` labels parsed for one panel are not parsed again for the next; and the picture is the one
+    drawn from parses made afresh, in a thread with a parser of its own."""
+    import threading
+
+    from matplotlib.mathtext import MathTextParser
+
+    def misses():
+        return MathTextParser._parse_cached.cache_info().misses
+
+    make = lambda: VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)  # noqa: E731
+    out = {}
+
+    def in_a_new_thread():  # a thread of its own: no parse made yet
+        before = misses()
+        first = make()
+        between = misses()
+        second = make()
+        out.update(first=first.png(), second=second.png(), parsed=between - before, again=misses() - between)
+
+    t = threading.Thread(target=in_a_new_thread)
+    t.start()
+    t.join()
+    assert out["parsed"] > 0  # the log-scale error axis' labels, at least
+    assert out["again"] == 0
+    assert out["first"] == out["second"] == make().png()  # and the same picture from this thread's parses
