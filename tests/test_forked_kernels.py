@@ -68,10 +68,13 @@ def _gone(pid, timeout=10.0) -> bool:
 
 
 PROBE = ("names = sorted(dir())\n"
-         "import json, os, sys, numpy as np\n"
+         "import hashlib, io, json, os, sys, numpy as np, matplotlib.pyplot as plt\n"
+         "fig, ax = plt.subplots(); ax.plot([1e-3, 1e-1], [1, 2]); ax.set_xscale('log'); ax.set_title('$\\\\alpha$')\n"
+         "buf = io.BytesIO(); fig.savefig(buf, format='png'); plt.close(fig)\n"
+         "figure_sha = hashlib.sha256(buf.getvalue()).hexdigest()\n"
          "print(json.dumps([os.getpid(), os.getppid(), os.getcwd(), os.environ.get('PROBE_VAR'),"
          " 'torch' in sys.modules, names, np.random.rand(), sys.path, __import__('lrcourse').__file__,"
-         " __import__('gc').get_freeze_count()]))")
+         " __import__('gc').get_freeze_count(), plt.get_fignums(), figure_sha]))")
 
 
 def test_each_kernel_is_a_new_process_with_its_own_cwd_env_and_random_state(tmp_path):
@@ -88,8 +91,8 @@ def test_each_kernel_is_a_new_process_with_its_own_cwd_env_and_random_state(tmp_
             seen.append(json.loads(_run(kc, PROBE)))
         finally:
             _stop(km, kc)
-    (pid1, parent1, cwd1, var1, torch1, names1, r1, path1, course1, frozen1), \
-        (pid2, parent2, cwd2, var2, torch2, names2, r2, path2, course2, frozen2), fresh = seen
+    (pid1, parent1, cwd1, var1, torch1, names1, r1, path1, course1, frozen1, figs1, sha1), \
+        (pid2, parent2, cwd2, var2, torch2, names2, r2, path2, course2, frozen2, figs2, sha2), fresh = seen
     assert pid1 != pid2 and parent1 == parent2            # two processes forked by one server
     assert (cwd1, cwd2) == (str(a), str(b)) and var1 == var2 == "passed"
     assert torch1 and torch2 and not fresh[4]             # preloaded: this is the forked path, not a fresh start
@@ -100,6 +103,9 @@ def test_each_kernel_is_a_new_process_with_its_own_cwd_env_and_random_state(tmp_
     assert course2 == str(ROOT / "lrcourse" / "__init__.py")
     # the preloaded libraries are frozen, out of the kernel's garbage collections (8 % of a notebook's CPU)
     assert frozen1 > 100_000 and frozen2 > 100_000 and fresh[9] == 0
+    # the server's first figure (forked_kernels._first_figure) left no figure behind, and a kernel's first
+    # figure (a log axis, mathtext) is the one a fresh kernel draws
+    assert figs1 == figs2 == fresh[10] == [] and sha1 == sha2 == fresh[11]
 
 
 def test_an_interrupt_reaches_the_kernel(tmp_path):

@@ -319,6 +319,25 @@ def _die_with(pid):
     threading.Thread(target=watch, daemon=True, name="die-with-launcher").start()
 
 
+def _first_figure() -> None:
+    """Draw one small figure (a log axis: mathtext tick labels) and drop it.  A process's first figure
+    finds its fonts and builds mathtext's grammar, which later ones reuse: 110 ms here against 55 ms
+    for the next.  Done once in the server, it is not done again in every kernel, like the imports.
+    Without pyplot: no figure is left in its list."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return
+    fig = Figure(figsize=(2, 2))
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.plot([1e-3, 1e-1], [1.0, 2.0])
+    ax.set_xscale("log")
+    ax.set_title("a")
+    canvas.draw()
+
+
 def serve(path: str) -> None:
     import importlib
 
@@ -330,6 +349,7 @@ def serve(path: str) -> None:
             importlib.import_module(name)
         except ImportError:
             pass
+    _first_figure()
     # The preloaded libraries live as long as any kernel: frozen, they are left out of every kernel's
     # garbage collections (which would otherwise walk them each time), and their pages stay shared.
     gc.collect()
