@@ -32,7 +32,7 @@ import numpy as np
 
 from . import optimizers as _opt
 from . import schedules as _sch
-from .problems import Problem
+from .problems import Problem, make_problem
 
 __all__ = [
     "History", "run", "Comparison", "compare", "TOLERANCES", "pick_device", "devices", "torch_available",
@@ -88,10 +88,23 @@ def plateau_metrics(problem: Problem, steps: int) -> list:
     return [_metric(problem, x) for x in hist.params[1:]]
 
 
+def _problem(problem, start=True):
+    """A problem, or its name as the panels list it ("Rosenbrock"); anything without a ``loss``, a
+    ``grad`` and (``start``) a start ``x0`` is refused here rather than failing inside the first update."""
+    if isinstance(problem, str):
+        return make_problem(problem)
+    missing = [name for name in ("x0", "loss", "grad")[0 if start else 1:] if not hasattr(problem, name)]
+    if missing:
+        raise TypeError(f"problem must be a problems.Problem or a problem's name such as 'Rosenbrock'; got "
+                        f"{type(problem).__name__}, which has no {', '.join(missing)}")
+    return problem
+
+
 def run(opt, problem: Problem, steps: int, schedule=None, dtype=np.float64, x0=None,
         record_states: bool = False, callback: Callable | None = None, steps_per_epoch: int = 1,
         resume: History | None = None) -> History:
-    """Train ``problem`` for ``steps`` updates with a NumPy optimizer.
+    """Train ``problem`` (a ``problems.Problem``, or its name: ``make_problem``) for ``steps`` updates
+    with a NumPy optimizer.
 
     ``schedule`` drives the LR (a closed-form schedule, a function of t, or a
     ReduceLROnPlateau stepped at the end of every epoch of ``steps_per_epoch`` updates with
@@ -115,6 +128,7 @@ def run(opt, problem: Problem, steps: int, schedule=None, dtype=np.float64, x0=N
     steps = int(steps)
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    problem = _problem(problem, start=x0 is None)
     if int(steps_per_epoch) < 1:
         raise ValueError(f"steps_per_epoch must be >= 1, got {steps_per_epoch}")
     if resume is not None:
@@ -800,7 +814,8 @@ def compare(method, problem: Problem | None = None, steps: int = 300, schedule=N
             init=None, resume: Comparison | None = None) -> Comparison:
     """Check an lrcourse optimizer or schedule (or a subclass of one) against its torch twin.
 
-    * optimizer: on ``problem`` for ``steps`` updates, LR driven by ``schedule`` if given.
+    * optimizer: on ``problem`` (a ``problems.Problem``, or its name) for ``steps`` updates, LR driven
+      by ``schedule`` if given.
     * schedule: the LR of updates 0 .. steps-1.
     * ReduceLROnPlateau: on the sequence ``metrics`` (default: the validation loss of an
       Adam run on ``problem``).
@@ -843,11 +858,11 @@ def compare(method, problem: Problem | None = None, steps: int = 300, schedule=N
     if kind == "optimizer":
         if problem is None:
             raise ValueError("comparing an optimizer needs a problem, e.g. problems.IllConditionedQuadratic()")
-        return _compare_optimizer(method, problem, int(steps), schedule, device, dtype, tol, torch, resume)
+        return _compare_optimizer(method, _problem(problem), int(steps), schedule, device, dtype, tol, torch, resume)
     if resume is not None:
         raise ValueError(f"resume= goes on with an optimizer's comparison; a {kind} is compared from the start")
     if kind == "plateau":
-        return _compare_plateau(method, problem, int(steps), metrics, device, dtype, tol, torch)
+        return _compare_plateau(method, None if problem is None else _problem(problem), int(steps), metrics, device, dtype, tol, torch)
     return _compare_schedule(method, int(steps), device, dtype, tol, torch)
 
 
@@ -1125,7 +1140,7 @@ def numpy_only(method, problem: Problem | None = None, steps: int = 300, schedul
         if metrics is None:
             if problem is None:
                 raise ValueError("ReduceLROnPlateau needs metrics=[...] or a problem to produce them")
-            metrics = plateau_metrics(problem, steps)
+            metrics = plateau_metrics(_problem(problem), steps)
         lrs = method.lrs([float(m) for m in metrics])
         return NumpyOnly(method="ReduceLROnPlateau" if method is _twin(method) else method_name(method), kind="plateau", steps=len(lrs), numpy_curve=lrs, **common)
     lrs = np.asarray(method(np.arange(steps)), dtype=np.float64)

@@ -255,3 +255,28 @@ def test_fractional_t(t):
 def test_non_numeric_t(t):
     with pytest.raises(TypeError, match="update numbers t must be integers"):
         S.ExponentialLR(0.1, gamma=0.9)(t)
+
+
+# --------------------------------------------------------------------------- problems given to runs
+def test_a_problem_may_be_named_as_the_panels_name_it():
+    from lrcourse import problems as P
+    from lrcourse import runs
+
+    by_name = runs.run(O.Adam(lr=0.05), "Rosenbrock", 20).params
+    np.testing.assert_array_equal(by_name, runs.run(O.Adam(lr=0.05), P.Rosenbrock(), 20).params)
+    assert runs.compare(O.Adam(lr=0.05), "Rosenbrock", 20, device="cpu").passed
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    ("Rosenbrok", ValueError, ["unknown problem 'Rosenbrok'", "'Rosenbrock'"]),
+    (3, TypeError, ["problems.Problem", "int", "x0, loss, grad"]),
+    (np.zeros(2), TypeError, ["problems.Problem", "ndarray", "x0, loss, grad"]),
+])
+def test_what_is_not_a_problem_is_refused_before_the_first_update(bad, error, words):
+    from lrcourse import runs
+
+    for call in (lambda: runs.run(O.SGD(lr=0.1), bad, 5), lambda: runs.numpy_only(O.SGD(lr=0.1), bad, 5),
+                 lambda: runs.compare(O.SGD(lr=0.1), bad, 5, device="cpu")):
+        with pytest.raises(error) as info:
+            call()
+        assert all(w in str(info.value) for w in words), str(info.value)
