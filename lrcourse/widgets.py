@@ -572,7 +572,7 @@ def _proxy(**kw):
     return Line2D([], [], **kw)
 
 
-_PARSERS = threading.local()
+_PARSERS, _PARSERS_LOCK = {}, threading.Lock()  # thread ident -> its mathtext parser (_Canvas)
 
 
 class _Canvas(FigureCanvasAgg):
@@ -580,14 +580,18 @@ class _Canvas(FigureCanvasAgg):
 
     matplotlib caches a parsed ``$...$`` per parser, and each new renderer (each new figure) makes its
     own parser, so a new panel parsed its log axes' ``10^{-3}``-style tick labels again (~14 ms each,
-    ~0.1 s a panel).  Per thread, not one for all: a parse holds the fonts of the thread that made it
-    (matplotlib's font cache is per thread, as FreeType's fonts are not thread-safe)."""
+    ~0.1 s a panel).  One parser per thread ident, not one for all: a parse holds the fonts its thread
+    was given, and matplotlib keeps fonts per thread ident (``font_manager.get_font``; FreeType's fonts
+    are not thread-safe).  By ident, not per Thread object: a panel's worker thread is a new one for
+    each burst of values from the browser, mostly with the ident of the last, whose parses it finds."""
 
     def get_renderer(self):
         renderer = super().get_renderer()
-        parser = getattr(_PARSERS, "path", None)
-        if parser is None:
-            parser = _PARSERS.path = MathTextParser("path")  # RendererAgg's own kind, for sizes and drawing
+        ident = threading.get_ident()
+        with _PARSERS_LOCK:
+            parser = _PARSERS.get(ident)
+            if parser is None:  # RendererAgg's own kind, for sizes and drawing
+                parser = _keep(_PARSERS, ident, MathTextParser("path"), 16)
         renderer.mathtext_parser = parser
         return renderer
 

@@ -429,13 +429,17 @@ def test_new_panels_reuse_their_threads_parsed_tick_labels_and_draw_what_a_fresh
 
     from matplotlib.mathtext import MathTextParser
 
+    from lrcourse import widgets
+
     def misses():
         return MathTextParser._parse_cached.cache_info().misses
 
     make = lambda: VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)  # noqa: E731
     out = {}
 
-    def in_a_new_thread():  # a thread of its own: no parse made yet
+    def in_a_new_thread():  # a thread of its own, with no parse made yet (an ident can be an ended thread's)
+        with widgets._PARSERS_LOCK:
+            widgets._PARSERS.pop(threading.get_ident(), None)
         before = misses()
         first = make()
         between = misses()
