@@ -44,7 +44,7 @@ import numpy as np
 import traitlets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.mathtext import MathTextParser
+from matplotlib.ticker import LogFormatterSciNotation
 from matplotlib.transforms import Bbox
 
 from . import optimizers as _opt
@@ -572,28 +572,39 @@ def _proxy(**kw):
     return Line2D([], [], **kw)
 
 
-_PARSERS, _PARSERS_LOCK = {}, threading.Lock()  # thread ident -> its mathtext parser (_Canvas)
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
-class _Canvas(FigureCanvasAgg):
-    """An Agg canvas whose renderers share their thread's mathtext parser.
+class _PlainLog(LogFormatterSciNotation):
+    """matplotlib's log-axis labels (the same ticks labelled, the same numbers) as plain text: 10⁻³
+    and 2×10⁻³ instead of mathtext's ``$\\mathdefault{10^{-3}}$``.  A mathtext label is parsed for
+    each new figure and each thread that draws it (5-14 ms a label here, about half of a full draw of a
+    panel after new limits); plain text is laid out in well under a millisecond."""
 
-    matplotlib caches a parsed ``$...$`` per parser, and each new renderer (each new figure) makes its
-    own parser, so a new panel parsed its log axes' ``10^{-3}``-style tick labels again (~14 ms each,
-    ~0.1 s a panel).  One parser per thread ident, not one for all: a parse holds the fonts its thread
-    was given, and matplotlib keeps fonts per thread ident (``font_manager.get_font``; FreeType's fonts
-    are not thread-safe).  By ident, not per Thread object: a panel's worker thread is a new one for
-    each burst of values from the browser, mostly with the ident of the last, whose parses it finds."""
+    def __call__(self, x, pos=None):
+        text = super().__call__(x, pos)
+        if not (text.startswith("$\\mathdefault{") and text.endswith("}$")):
+            return text
+        body = text[len("$\\mathdefault{"):-2].replace("\\times", "×")
+        if "^{" in body:
+            base, power = body[:-1].split("^{")
+            body = base + power.translate(_SUPERSCRIPT)
+        return body.replace("-", "−")  # a leading sign: the minus sign matplotlib's plain labels use
 
-    def get_renderer(self):
-        renderer = super().get_renderer()
-        ident = threading.get_ident()
-        with _PARSERS_LOCK:
-            parser = _PARSERS.get(ident)
-            if parser is None:  # RendererAgg's own kind, for sizes and drawing
-                parser = _keep(_PARSERS, ident, MathTextParser("path"), 16)
-        renderer.mathtext_parser = parser
-        return renderer
+
+def _log_scale(ax, which="y"):
+    """A log scale on ``ax``'s ``which`` axis, labelled by _PlainLog (major and minor ticks, as LogScale's own)."""
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    axis.set_major_formatter(_PlainLog())
+    axis.set_minor_formatter(_PlainLog())
+
+
+def _set_scale(ax, which, scale):
+    if scale == "log":
+        _log_scale(ax, which)
+    else:
+        (ax.set_yscale if which == "y" else ax.set_xscale)(scale)
 
 
 class _FigurePanel(W.VBox):
@@ -604,7 +615,7 @@ class _FigurePanel(W.VBox):
 
     def _setup_figure(self, size):
         self.figure = Figure(figsize=size, dpi=DPI)  # laid out at its first draw (_lay_out)
-        self._canvas = _Canvas(self.figure)
+        self._canvas = FigureCanvasAgg(self.figure)
         self.image = W.Image(format="png", layout=W.Layout(max_width="100%"))
         self.image.add_class("t-figure")
         self._lock = threading.RLock()
@@ -802,8 +813,8 @@ class _FigurePanel(W.VBox):
         finally:
             for ax, xscale, yscale, xlim, ylim in shown:
                 if (ax.get_xscale(), ax.get_yscale()) != (xscale, yscale):
-                    ax.set_xscale(xscale)
-                    ax.set_yscale(yscale)
+                    _set_scale(ax, "x", xscale)
+                    _set_scale(ax, "y", yscale)
                 ax.set_xlim(*xlim)
                 ax.set_ylim(*ylim)
             put_back()
@@ -1362,7 +1373,7 @@ class VerificationPanel(_FigurePanel):
         self._layout_key = key
         if self.figure.axes:  # laid out afresh after a failed draw
             self.figure = Figure(figsize=self.figure.get_size_inches(), dpi=DPI)
-            self._canvas = _Canvas(self.figure)
+            self._canvas = FigureCanvasAgg(self.figure)
             self._laid_out = None
         fig = self.figure
         self._dynamic, self._bg, self._bg_key, self._backgrounds = [], None, None, {}
@@ -1387,9 +1398,9 @@ class VerificationPanel(_FigurePanel):
         self._dyn(a["np_curve"]), self._dyn(a["t_curve"])
         # one legend above the axes (see _draw), out of the data's way: lines are drawn over the background
         if self.kind in ("optimizer", "plateau"):  # a plateau's cuts are factors: each one a step on a log axis
-            cax.set_yscale("log")
+            _log_scale(cax)
         eax.set_xlabel("step" if self.kind != "plateau" else "epoch")
-        eax.set_yscale("log")
+        _log_scale(eax)
         eax.set_ylabel("rel. error per step\n(0 drawn at 1e-17)")
         a["tol"] = self._dyn(eax.axhline(1e-12, color="k", ls=":", lw=1.2))
         a["err_lines"], a["legend_key"] = [], None
@@ -1692,7 +1703,7 @@ class ScheduleComposer(_FigurePanel):
                             _proxy(color="0.5", lw=1, ls=":", label="milestone")], **_top(3))
         eax.set_title("|lrcourse − torch| / lr", fontsize=10, y=1.0, pad=4)
         eax.set_xlabel("update t")
-        eax.set_yscale("log")
+        _log_scale(eax)
         (self._err_line,) = eax.plot([], [], color="C2", lw=1.2)
         self._dyn(self._err_line)
         self._tol = self._dyn(eax.axhline(1e-12, color="k", ls=":", lw=1.2))
@@ -1980,7 +1991,7 @@ class OptimizerPlayground(_FigurePanel):
         self._lax.set_xlabel("step")
         self._eax.set_title("effective LR (— x, ··· y)", fontsize=10, y=1.0, pad=4)
         self._eax.set_xlabel("step")
-        self._eax.set_yscale("log")
+        _log_scale(self._eax)
         self._contour, self._contour_key, self._contours = None, None, {}  # _contours: surface -> (set, xlim, ylim)
         self._lims = {}  # (surface, "loss" or "effective LR", scale) -> its limits, kept while they fit
         (self._start,) = self._tax.plot([], [], "o", color="k", ms=4)
@@ -2046,7 +2057,7 @@ class OptimizerPlayground(_FigurePanel):
         positive = all(np.all(v[np.isfinite(v)] > 0) for v in losses)
         scale = "log" if positive else "linear"
         if self._lax.get_yscale() != scale:
-            self._lax.set_yscale(scale)
+            _set_scale(self._lax, "y", scale)
         _sticky_right(self._lax, steps)
         _sticky_right(self._eax, max(steps, 2), left=1.0)
         # Each surface keeps its own limits (their losses differ by decades): going back to one shows the
@@ -2196,7 +2207,8 @@ class MomentumPanel(_FigurePanel):
         self._hax.set_title("rate max|σ| per step", fontsize=10, y=1.0, pad=4)
         self._tax.set_title("path (first 60 steps)", fontsize=10, y=1.0, pad=4)
         self._dax.set_title("distance to the minimum", fontsize=10, y=1.0, pad=4)
-        self._dax.set(xlabel="step", yscale="log")
+        self._dax.set_xlabel("step")
+        _log_scale(self._dax)
         from matplotlib import colormaps
 
         self._heat = self._hax.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", vmin=0.0, vmax=1.0,
