@@ -791,6 +791,11 @@ class _FigurePanel(W.VBox):
         with no value from the browser waiting (a value that arrives waits for one piece at most)."""
         return iter(())
 
+    # Work ahead starts only once the browser has sent nothing for AHEAD_AFTER: the page is then drawing the
+    # figure just sent, and work started at once took the CPU from it. Adam's panel in Chromium, its four
+    # sliders, from the input to the painted figure beyond the kernel's own time: 32-55 ms (2 runs); with
+    # this wait 19-37 ms (3 runs); with no work ahead at all 23-27 ms.
+    AHEAD_AFTER = 0.25  # seconds
     # Backgrounds are drawn ahead only once the browser has sent nothing for this long: a value that arrives
     # during one waits for the artist being drawn (see _draw_unless_pending).
     DRAW_AHEAD_AFTER = 0.25  # seconds
@@ -1284,14 +1289,16 @@ class VerificationPanel(_FigurePanel):
     AHEAD_UPDATES = 10  # updates per piece of work ahead: 1-3 ms, the most a new value waits for it
 
     def _ahead(self):
-        """After a value from the browser is shown: the same comparison on each of the panel's other
-        problems, AHEAD_UPDATES updates at a time (``compare(resume=)``); then, after DRAW_AHEAD_AFTER
-        seconds with no new value, the background each will be drawn on (_draw_ahead).  Choosing
-        another problem then costs only its lines: Adam's 300 updates (35-40 ms) and a full draw
+        """After a value from the browser is shown and AHEAD_AFTER seconds pass with no new one: the same
+        comparison on each of the panel's other problems, AHEAD_UPDATES updates at a time
+        (``compare(resume=)``); then, after DRAW_AHEAD_AFTER seconds more with no new value, the
+        background each will be drawn on (_draw_ahead).  Choosing another problem then costs only its lines: Adam's 300 updates (35-40 ms) and a full draw
         (120-220 ms in the kernel under JupyterLab) less.  Values set from code start none of it (a
         notebook run under test pays nothing for it)."""
         c = self.controls
         if self.kind != "optimizer" or self.result is None or self.error is not None or not runs.torch_available():
+            return
+        if not self._quiet(self.AHEAD_AFTER):
             return
         method, steps, device, dtype = self.method, int(c["steps"].value), c["device"].value, c["dtype"].value
         others = []
@@ -1945,13 +1952,13 @@ class OptimizerPlayground(_FigurePanel):
     AHEAD_UPDATES = 50  # updates of one racer per piece of work ahead: 1-2 ms, the most a new value waits for it
 
     def _ahead(self):
-        """After a value from the browser is shown: the races on each other surface with the same LRs,
-        noise and steps, AHEAD_UPDATES updates of a racer at a time (``_race`` goes on from them); then,
-        after DRAW_AHEAD_AFTER seconds with no new value, the background each will be drawn on (axes,
+        """After a value from the browser is shown and AHEAD_AFTER seconds pass with no new one: the races
+        on each other surface with the same LRs, noise and steps, AHEAD_UPDATES updates of a racer at a
+        time (``_race`` goes on from them); then, after DRAW_AHEAD_AFTER seconds more with no new value, the background each will be drawn on (axes,
         ticks, its contours).  Choosing another surface then costs only its lines: five races (17-24 ms)
         and a full draw with new contours (120-200 ms in the kernel under JupyterLab) less.  Values set
         from code start none of it."""
-        if self.error is not None or self._drawn is None:
+        if self.error is not None or self._drawn is None or not self._quiet(self.AHEAD_AFTER):
             return
         name, steps, opts = self._drawn[4], self._drawn[3], self._opts()
         others = []

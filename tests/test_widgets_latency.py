@@ -248,6 +248,27 @@ def test_backgrounds_are_drawn_ahead_only_once_the_browser_is_quiet():
     assert panel.ahead_draws == 3
 
 
+def test_work_ahead_starts_only_once_the_browser_is_quiet(monkeypatch):
+    """No work ahead until AHEAD_AFTER seconds pass without a new value (the page is drawing the figure just
+    sent meanwhile): values that follow each other sooner run no update ahead, and a value ends the wait at once."""
+    panel = VerificationPanel(O.Adam(lr=0.05), problem="Rosenbrock", steps=60)
+    panel.AHEAD_AFTER = 2.0
+    updates = []
+    torch_update = runs._torch_update
+    monkeypatch.setattr(runs, "_torch_update", lambda *a: updates.append(panel.method.lr) or torch_update(*a))
+    _sent_by_the_browser(panel.controls["lr"], 0.02)
+    assert panel.wait(60)
+    updates.clear()
+    time.sleep(0.6)
+    assert updates == [] and panel._worker is not None   # waiting for quiet, nothing compared ahead
+    start = time.monotonic()
+    _sent_by_the_browser(panel.controls["lr"], 0.03)
+    assert panel.wait(60)
+    assert time.monotonic() - start < 1.0 and panel.method.lr == 0.03 and len(updates) == 60  # only its own
+    _idle(panel)
+    assert len(updates) == 60 + 3 * 60   # then the three other problems, once it was quiet
+
+
 def test_a_value_from_the_browser_cuts_a_background_drawn_ahead_short():
     """A background drawn ahead is drawn one axes (or legend) at a time and given up as soon as the browser
     sends a value: the value waits for one axes, not the figure, and no half-drawn background is kept."""
