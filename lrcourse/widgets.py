@@ -577,9 +577,9 @@ _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 class _PlainLog(LogFormatterSciNotation):
     """matplotlib's log-axis labels (the same ticks labelled, the same numbers) as plain text: 10⁻³
-    and 2×10⁻³ instead of mathtext's ``$\\mathdefault{10^{-3}}$``.  A mathtext label is parsed for
-    each new figure and each thread that draws it (5-14 ms a label here, about half of a full draw of a
-    panel after new limits); plain text is laid out in well under a millisecond."""
+    and 2×10⁻³ instead of mathtext's ``$\\mathdefault{10^{-3}}$``.  A mathtext label is parsed again for
+    each new figure and each thread that draws it (3.7 ms of CPU a label here): a fresh log axes with
+    seven labels drew in 57-72 ms of CPU, 31-49 ms with these."""
 
     def __call__(self, x, pos=None):
         text = super().__call__(x, pos)
@@ -592,19 +592,14 @@ class _PlainLog(LogFormatterSciNotation):
         return body.replace("-", "−")  # a leading sign: the minus sign matplotlib's plain labels use
 
 
-def _log_scale(ax, which="y"):
-    """A log scale on ``ax``'s ``which`` axis, labelled by _PlainLog (major and minor ticks, as LogScale's own)."""
-    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
-    axis = ax.yaxis if which == "y" else ax.xaxis
-    axis.set_major_formatter(_PlainLog())
-    axis.set_minor_formatter(_PlainLog())
-
-
 def _set_scale(ax, which, scale):
+    """``ax``'s ``which`` ("x" or "y") axis on ``scale``; a log one labelled by _PlainLog (major and minor
+    ticks, as matplotlib's LogScale labels both)."""
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    (ax.set_yscale if which == "y" else ax.set_xscale)(scale)
     if scale == "log":
-        _log_scale(ax, which)
-    else:
-        (ax.set_yscale if which == "y" else ax.set_xscale)(scale)
+        axis.set_major_formatter(_PlainLog())
+        axis.set_minor_formatter(_PlainLog())
 
 
 class _FigurePanel(W.VBox):
@@ -774,6 +769,8 @@ class _FigurePanel(W.VBox):
                         self._shown.notify_all()
                 continue
             if ahead is None:
+                if not self._quiet(self.AHEAD_AFTER):
+                    continue  # a new value came first
                 ahead = self._ahead()
             try:
                 more = next(ahead, StopIteration) is not StopIteration  # one piece
@@ -788,7 +785,8 @@ class _FigurePanel(W.VBox):
 
     def _ahead(self):
         """Short pieces of work for idle time, as a generator: one piece per next(), run by the worker
-        with no value from the browser waiting (a value that arrives waits for one piece at most)."""
+        once AHEAD_AFTER seconds pass with no value from the browser, and only while none is waiting (a
+        value that arrives waits for one piece at most)."""
         return iter(())
 
     # Work ahead starts only once the browser has sent nothing for AHEAD_AFTER: the page is then drawing the
@@ -1289,16 +1287,14 @@ class VerificationPanel(_FigurePanel):
     AHEAD_UPDATES = 10  # updates per piece of work ahead: 1-3 ms, the most a new value waits for it
 
     def _ahead(self):
-        """After a value from the browser is shown and AHEAD_AFTER seconds pass with no new one: the same
+        """After a value from the browser is shown (and AHEAD_AFTER seconds with no new one): the same
         comparison on each of the panel's other problems, AHEAD_UPDATES updates at a time
         (``compare(resume=)``); then, after DRAW_AHEAD_AFTER seconds more with no new value, the
-        background each will be drawn on (_draw_ahead).  Choosing another problem then costs only its lines: Adam's 300 updates (35-40 ms) and a full draw
-        (120-220 ms in the kernel under JupyterLab) less.  Values set from code start none of it (a
+        background each will be drawn on (_draw_ahead).  Choosing another problem then costs only its
+        lines: Adam's 300 updates (35-40 ms) and a full draw (120-220 ms in the kernel under JupyterLab) less.  Values set from code start none of it (a
         notebook run under test pays nothing for it)."""
         c = self.controls
         if self.kind != "optimizer" or self.result is None or self.error is not None or not runs.torch_available():
-            return
-        if not self._quiet(self.AHEAD_AFTER):
             return
         method, steps, device, dtype = self.method, int(c["steps"].value), c["device"].value, c["dtype"].value
         others = []
@@ -1405,9 +1401,9 @@ class VerificationPanel(_FigurePanel):
         self._dyn(a["np_curve"]), self._dyn(a["t_curve"])
         # one legend above the axes (see _draw), out of the data's way: lines are drawn over the background
         if self.kind in ("optimizer", "plateau"):  # a plateau's cuts are factors: each one a step on a log axis
-            _log_scale(cax)
+            _set_scale(cax, "y", "log")
         eax.set_xlabel("step" if self.kind != "plateau" else "epoch")
-        _log_scale(eax)
+        _set_scale(eax, "y", "log")
         eax.set_ylabel("rel. error per step\n(0 drawn at 1e-17)")
         a["tol"] = self._dyn(eax.axhline(1e-12, color="k", ls=":", lw=1.2))
         a["err_lines"], a["legend_key"] = [], None
@@ -1710,7 +1706,7 @@ class ScheduleComposer(_FigurePanel):
                             _proxy(color="0.5", lw=1, ls=":", label="milestone")], **_top(3))
         eax.set_title("|lrcourse − torch| / lr", fontsize=10, y=1.0, pad=4)
         eax.set_xlabel("update t")
-        _log_scale(eax)
+        _set_scale(eax, "y", "log")
         (self._err_line,) = eax.plot([], [], color="C2", lw=1.2)
         self._dyn(self._err_line)
         self._tol = self._dyn(eax.axhline(1e-12, color="k", ls=":", lw=1.2))
@@ -1952,13 +1948,13 @@ class OptimizerPlayground(_FigurePanel):
     AHEAD_UPDATES = 50  # updates of one racer per piece of work ahead: 1-2 ms, the most a new value waits for it
 
     def _ahead(self):
-        """After a value from the browser is shown and AHEAD_AFTER seconds pass with no new one: the races
+        """After a value from the browser is shown (and AHEAD_AFTER seconds with no new one): the races
         on each other surface with the same LRs, noise and steps, AHEAD_UPDATES updates of a racer at a
-        time (``_race`` goes on from them); then, after DRAW_AHEAD_AFTER seconds more with no new value, the background each will be drawn on (axes,
-        ticks, its contours).  Choosing another surface then costs only its lines: five races (17-24 ms)
+        time (``_race`` goes on from them); then, after DRAW_AHEAD_AFTER seconds more with no new value,
+        the background each will be drawn on (axes, ticks, its contours).  Choosing another surface then costs only its lines: five races (17-24 ms)
         and a full draw with new contours (120-200 ms in the kernel under JupyterLab) less.  Values set
         from code start none of it."""
-        if self.error is not None or self._drawn is None or not self._quiet(self.AHEAD_AFTER):
+        if self.error is not None or self._drawn is None:
             return
         name, steps, opts = self._drawn[4], self._drawn[3], self._opts()
         others = []
@@ -1998,7 +1994,7 @@ class OptimizerPlayground(_FigurePanel):
         self._lax.set_xlabel("step")
         self._eax.set_title("effective LR (— x, ··· y)", fontsize=10, y=1.0, pad=4)
         self._eax.set_xlabel("step")
-        _log_scale(self._eax)
+        _set_scale(self._eax, "y", "log")
         self._contour, self._contour_key, self._contours = None, None, {}  # _contours: surface -> (set, xlim, ylim)
         self._lims = {}  # (surface, "loss" or "effective LR", scale) -> its limits, kept while they fit
         (self._start,) = self._tax.plot([], [], "o", color="k", ms=4)
@@ -2215,7 +2211,7 @@ class MomentumPanel(_FigurePanel):
         self._tax.set_title("path (first 60 steps)", fontsize=10, y=1.0, pad=4)
         self._dax.set_title("distance to the minimum", fontsize=10, y=1.0, pad=4)
         self._dax.set_xlabel("step")
-        _log_scale(self._dax)
+        _set_scale(self._dax, "y", "log")
         from matplotlib import colormaps
 
         self._heat = self._hax.imshow(np.zeros((2, 2)), origin="lower", aspect="auto", vmin=0.0, vmax=1.0,
