@@ -242,3 +242,12 @@ def test_nbval_kernels_start_ready_and_a_kernel_that_dies_at_its_start_is_report
     with pytest.raises(RuntimeError, match="died before replying to kernel_info"):
         nbval_kernel.start_new_kernel(kernel_name="dead", startup_timeout=60)
     assert time.monotonic() - t0 < 30, "a dead kernel is reported, not waited for until the timeout"
+
+
+def test_nbformat_imports_without_building_a_grammar():
+    """Every pytest process, Jupyter server, nbgrader and nbclient imports nbformat, hence jsonschema.
+    jsonschema 4.24+ pulls in rfc3987-syntax, which builds a lark parser at import (1.0-1.4 s of CPU per
+    process here); constraints.txt holds jsonschema at 4.23.0, which has no such import."""
+    probe = "import sys, nbformat; print(sorted({m.split('.')[0] for m in sys.modules} & {'lark', 'rfc3987_syntax'}))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", f"importing nbformat imported {out.strip()}: see jsonschema in constraints.txt"
