@@ -110,11 +110,13 @@ def pytest_configure(config):
 
 # The files that take longest (run alone on the 2-core CI machine: 20-55 CPU-seconds each), started
 # first: pytest-xdist hands out files in collection order (with --no-loadscope-reorder, as the Makefile runs it;
-# by default it sorts them by their number of tests), so the last ones to finish are short. test_forked_kernels.py
-# mostly waits (kernels starting and stopping): early, while the second-CPU pass fills the cores, not at the end.
-FIRST = ("tests/test_book.py", "tests/test_grader_adversarial.py", "tests/test_widgets.py", "tests/test_browser.py",
-         "tests/test_grader.py", "tests/test_grader_nbgrader.py", "tests/test_forked_kernels.py",
-         "tests/test_exercises.py", "tests/test_runs.py",
+# by default it sorts them by their number of tests), so the last ones to finish are short. Files that partly
+# wait go early, while the second-CPU pass fills the cores, not after it: test_forked_kernels.py (kernels starting
+# and stopping), test_widgets_latency.py (the panels' quiet periods: 41 s alone, 30 of them busy core-s) and
+# test_setup.py (kernels that start or die: 12 s, 9 busy).
+FIRST = ("tests/test_book.py", "tests/test_widgets_latency.py", "tests/test_grader_adversarial.py",
+         "tests/test_widgets.py", "tests/test_setup.py", "tests/test_forked_kernels.py", "tests/test_browser.py",
+         "tests/test_grader.py", "tests/test_grader_nbgrader.py", "tests/test_exercises.py", "tests/test_runs.py",
          "tests/test_optimizers.py", "tests/test_sparse.py", "tests/test_grader_batch.py")
 
 
