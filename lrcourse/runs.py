@@ -862,7 +862,8 @@ def compare(method, problem: Problem | None = None, steps: int = 300, schedule=N
     if resume is not None:
         raise ValueError(f"resume= goes on with an optimizer's comparison; a {kind} is compared from the start")
     if kind == "plateau":
-        return _compare_plateau(method, None if problem is None else _problem(problem), int(steps), metrics, device, dtype, tol, torch)
+        problem = None if problem is None else _problem(problem)
+        return _compare_plateau(method, problem, int(steps), metrics, device, dtype, tol, torch)
     return _compare_schedule(method, int(steps), device, dtype, tol, torch)
 
 

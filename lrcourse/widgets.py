@@ -790,9 +790,7 @@ class _FigurePanel(W.VBox):
         return iter(())
 
     # Work ahead starts only once the browser has sent nothing for AHEAD_AFTER: the page is then drawing the
-    # figure just sent, and work started at once took the CPU from it. Adam's panel in Chromium, its four
-    # sliders, from the input to the painted figure beyond the kernel's own time: 32-55 ms (2 runs); with
-    # this wait 19-37 ms (3 runs); with no work ahead at all 23-27 ms.
+    # figure just sent, and work started at once took the CPU from it (figures: docs/browser-testing.md).
     AHEAD_AFTER = 0.25  # seconds
     # Backgrounds are drawn ahead only once the browser has sent nothing for this long: a value that arrives
     # during one waits for the artist being drawn (see _draw_unless_pending).
@@ -1291,8 +1289,8 @@ class VerificationPanel(_FigurePanel):
         comparison on each of the panel's other problems, AHEAD_UPDATES updates at a time
         (``compare(resume=)``); then, after DRAW_AHEAD_AFTER seconds more with no new value, the
         background each will be drawn on (_draw_ahead).  Choosing another problem then costs only its
-        lines: Adam's 300 updates (35-40 ms) and a full draw (120-220 ms in the kernel under JupyterLab) less.  Values set from code start none of it (a
-        notebook run under test pays nothing for it)."""
+        lines: Adam's 300 updates (35-40 ms) and a full draw (120-220 ms in the kernel under JupyterLab)
+        less.  Values set from code start none of it (a notebook run under test pays nothing for it)."""
         c = self.controls
         if self.kind != "optimizer" or self.result is None or self.error is not None or not runs.torch_available():
             return
@@ -1951,9 +1949,9 @@ class OptimizerPlayground(_FigurePanel):
         """After a value from the browser is shown (and AHEAD_AFTER seconds with no new one): the races
         on each other surface with the same LRs, noise and steps, AHEAD_UPDATES updates of a racer at a
         time (``_race`` goes on from them); then, after DRAW_AHEAD_AFTER seconds more with no new value,
-        the background each will be drawn on (axes, ticks, its contours).  Choosing another surface then costs only its lines: five races (17-24 ms)
-        and a full draw with new contours (120-200 ms in the kernel under JupyterLab) less.  Values set
-        from code start none of it."""
+        the background each will be drawn on (axes, ticks, its contours).  Choosing another surface then
+        costs only its lines: five races (17-24 ms) and a full draw with new contours (120-200 ms in the
+        kernel under JupyterLab) less.  Values set from code start none of it."""
         if self.error is not None or self._drawn is None:
             return
         name, steps, opts = self._drawn[4], self._drawn[3], self._opts()

@@ -444,8 +444,8 @@ def test_a_plateau_panels_problems_share_one_lr_axis():
 
 def test_log_axes_are_labelled_in_plain_text_as_matplotlib_labels_them():
     """The panels' log axes (widgets._set_scale) label the ticks matplotlib's own log axes label, each with
-    its value in plain text (10⁻³, 2×10⁻³), so a full draw after new limits parses no mathtext (5-14 ms a
-    label).  Checked on many decades (decades only labelled) and on under two (some minor ticks too)."""
+    its value in plain text (10⁻³, 2×10⁻³), so a full draw after new limits parses no mathtext (3.7 ms of
+    CPU a label).  Checked on many decades (decades only labelled) and on under two (some minor ticks too)."""
     import functools
     import re
 
